@@ -1,0 +1,132 @@
+"""The disturbance-immune (DI) projection: pure tensor math, no Keras or model knowledge.
+
+For a shared weight viewed as a matrix `W` of shape `[d_in, d_out]`, DI keeps a projector `P`
+(`[d_in, d_in]`, identity at start), trains with `P @ G` instead of the gradient `G`, and after a
+step folds the layer's mean input `x` into `P` (recursive least squares / orthogonal weight
+modification):
+
+    P <- P - (P x)(P x)^T / (beta + x^T P x)
+
+so that later updates leave `W^T x` (the layer's response to protected inputs) unchanged.
+Every function here is batched over leading dimensions, so one call updates the projectors of
+many layers at once. Nothing here creates variables.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def identity_like(p: tf.Tensor) -> tf.Tensor:
+    """Identity matrices with the shape and dtype of `p` (`[..., d, d]`)."""
+    shape = tf.shape(p)
+    return tf.eye(shape[-1], batch_shape=shape[:-2], dtype=p.dtype)
+
+
+def project(p: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """`P @ G` for `P` `[..., d, d]` and `G` `[..., d, m]`."""
+    return tf.linalg.matmul(p, g)
+
+
+def rls_update(p: tf.Tensor, x: tf.Tensor, beta) -> tf.Tensor:
+    """One projector update with input means `x` `[..., d]`; returns the new `P`.
+
+    A zero `x` leaves `P` unchanged, which the batched callers rely on for layers off the path.
+    """
+    px = tf.linalg.matvec(p, x)
+    denom = beta + tf.reduce_sum(x * px, axis=-1)
+    update = px[..., :, None] * px[..., None, :] / denom[..., None, None]
+    return p - update
+
+
+def rls_update_many(p: tf.Tensor, xs: tf.Tensor, beta) -> tf.Tensor:
+    """Sequential `rls_update` over `xs` `[n, ..., d]` (several means of one step)."""
+    for i in range(xs.shape[0]):
+        p = rls_update(p, xs[i], beta)
+    return p
+
+
+def decay_towards_identity(p: tf.Tensor, rate) -> tf.Tensor:
+    """`(1 - rate) P + rate I`: gives back plasticity gradually instead of a hard reset."""
+    return (1.0 - rate) * p + rate * identity_like(p)
+
+
+def effective_beta(beta: float, d_in: int, scale: bool) -> float:
+    """`beta`, optionally scaled with the input size so wide layers are not more plastic."""
+    return beta * d_in if scale else beta
+
+
+# Mean inputs of layers: the `x` of the update, computed without unfolding every patch.
+
+def mean_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
+                 padding: str = "SAME") -> tf.Tensor:
+    """Mean of the unfolded `k x k x C` input patches of a convolution over batch and positions.
+
+    The mean is linear, so it equals the patches of the batch-mean image averaged over
+    positions: only one image is unfolded, not the whole batch.
+
+    Args:
+      x: `[batch, H, W, C]`.
+    Returns:
+      `[k * k * C]`, in the order of a kernel `[k, k, C, out]` reshaped to `[k*k*C, out]`.
+    """
+    if kernel_size == 1 and strides == 1:
+        return tf.reduce_mean(x, axis=[0, 1, 2])
+    mean_image = tf.reduce_mean(x, axis=0, keepdims=True)
+    patches = tf.image.extract_patches(
+        mean_image, sizes=[1, kernel_size, kernel_size, 1], strides=[1, strides, strides, 1],
+        rates=[1, 1, 1, 1], padding=padding)
+    return tf.reduce_mean(patches, axis=[0, 1, 2])
+
+
+def mean_depthwise_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
+                           padding: str = "SAME") -> tf.Tensor:
+    """Per-channel mean `k x k` patches for a depthwise kernel: `[C, k*k]`."""
+    channels = x.shape[-1]
+    flat = mean_patches(x, kernel_size, strides, padding)  # [k*k*C], channel fastest.
+    return tf.transpose(tf.reshape(flat, [kernel_size * kernel_size, channels]))
+
+
+def mean_sub_batches(fn, x: tf.Tensor, groups: int) -> tf.Tensor:
+    """`fn` applied to `groups` equal slices of the batch, stacked: `[groups, ...]`."""
+    if groups == 1:
+        return fn(x)[None]
+    parts = tf.split(x, groups, axis=0)
+    return tf.stack([fn(part) for part in parts])
+
+
+# Views of kernels as matrices `[..., d_in, d_out]` and back.
+
+def as_matrix(kind: str, w: tf.Tensor) -> tf.Tensor:
+    """Batched kernels `[n, *kernel]` as matrices: conv `[n, k*k*cin, cout]`, depthwise
+    `[n, C, k*k, 1]` (one matrix per channel), dense `[n, cin, cout]`."""
+    if kind == "conv":
+        n, k1, k2, cin, cout = w.shape
+        return tf.reshape(w, [-1, k1 * k2 * cin, cout])
+    if kind == "depthwise":
+        n, k1, k2, c, mult = w.shape
+        return tf.transpose(tf.reshape(w, [-1, k1 * k2, c, mult]), [0, 2, 1, 3])
+    if kind == "dense":
+        return w
+    raise ValueError(f"kind {kind!r} has no matrix view")
+
+
+def from_matrix(kind: str, m: tf.Tensor, shape) -> tf.Tensor:
+    """Inverse of `as_matrix` for kernels of `shape` `[n, *kernel]`."""
+    if kind == "depthwise":
+        n, k1, k2, c, mult = shape
+        return tf.reshape(tf.transpose(m, [0, 2, 1, 3]), [-1, k1, k2, c, mult])
+    return tf.reshape(m, [-1, *shape[1:]])
+
+
+def projector_shape(kind: str, kernel_shape) -> tuple[int, ...] | None:
+    """Shape of one projector for a kernel of `kernel_shape`, or None if not projected."""
+    if kind == "conv":
+        k1, k2, cin, _ = kernel_shape
+        return (k1 * k2 * cin, k1 * k2 * cin)
+    if kind == "depthwise":
+        k1, k2, c, _ = kernel_shape
+        return (c, k1 * k2, k1 * k2)
+    if kind == "dense":
+        return (kernel_shape[0], kernel_shape[0])
+    return None

@@ -1,0 +1,110 @@
+"""The `Supernet` base: a Keras model whose weights live in banks, one trace for every arch.
+
+Subclasses declare their sites in `_declare()` (through `self.site(...)`) and compute the
+network in `_forward(images, arch, record, inputs)`, reading rows with `self.w(record, name)`.
+The architecture is an int32 tensor: ops and inputs are picked in the graph, so one
+`tf.function` trace serves every architecture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from di_nas.search_space import Architecture, get_space
+from di_nas.supernet import banks as banks_lib
+from di_nas.supernet.functional import InputRecorder
+
+
+class Supernet(keras.Model):
+    """Base class; see the module docstring."""
+
+    space_name = ""
+
+    def __init__(self, num_classes: int, image_shape, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.space = get_space(self.space_name)
+        self.num_classes = int(num_classes)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.bank_map: dict[tuple, banks_lib.Bank] = {}
+        self.sites: dict[str, tuple[banks_lib.Bank, int]] = {}
+        self._declare()
+        rng = np.random.default_rng(seed)
+        for bank in self.banks:
+            init = bank.initial_value(rng)
+            bank.variable = self.add_weight(
+                name=bank.name, shape=init.shape,
+                initializer=keras.initializers.Constant(init), trainable=True)
+
+    # Declaration -----------------------------------------------------------------------------
+
+    def site(self, name: str, kind: str, shape, **placement) -> None:
+        """Declares a use of a kernel of `kind` and `shape` (see `Bank.add_site`)."""
+        key = (kind, tuple(int(s) for s in shape))
+        if key not in self.bank_map:
+            dims = "x".join(str(s) for s in key[1])
+            self.bank_map[key] = banks_lib.Bank(f"{kind}_{dims}", kind, key[1])
+        if name in self.sites:
+            raise ValueError(f"site {name} declared twice")
+        bank = self.bank_map[key]
+        self.sites[name] = (bank, bank.add_site(name, **placement))
+
+    @property
+    def banks(self) -> list[banks_lib.Bank]:
+        return list(self.bank_map.values())
+
+    def _declare(self) -> None:
+        raise NotImplementedError
+
+    # Forward ---------------------------------------------------------------------------------
+
+    def loose_flags(self, arch) -> tf.Tensor:
+        """`[num_loose]` bool flags that sites may depend on (none by default)."""
+        del arch
+        return tf.zeros([0], tf.bool)
+
+    def forward(self, images, arch, record_inputs: bool = False, sub_batches: int = 1):
+        """Logits and the `PathRecord` of `arch` (with mean inputs when `record_inputs`)."""
+        arch = tf.convert_to_tensor(arch, tf.int32)
+        record = banks_lib.gather_path(self.banks, arch, self.loose_flags(arch),
+                                       self.space.length)
+        inputs = InputRecorder(record_inputs, sub_batches)
+        logits = self._forward(tf.cast(images, tf.float32), arch, record, inputs)
+        return logits, record
+
+    def call(self, images, arch, training=False):
+        del training  # Batch statistics are used in both modes (see functional.batch_norm).
+        return self.forward(images, arch)[0]
+
+    def w(self, record: banks_lib.PathRecord, name: str) -> tf.Tensor:
+        return record.row(*self.sites[name])
+
+    def note_input(self, record, name: str, x_mean) -> None:
+        if x_mean is not None:
+            record.set_input(*self.sites[name], x_mean)
+
+    def _forward(self, images, arch, record, inputs):
+        raise NotImplementedError
+
+    # Host-side views -------------------------------------------------------------------------
+
+    def path_weights(self, arch: Architecture) -> dict[str, np.ndarray]:
+        """The kernels `arch` uses, by site name (what `child.load_path_weights` copies)."""
+        values = np.append(arch.to_array(), 0)
+        loose = np.append(np.asarray(self.loose_flags(arch.to_tensor())), True)
+        arrays = {bank.name: bank.variable.numpy() for bank in self.banks}
+        out = {}
+        for name, (bank, position) in self.sites.items():
+            site = bank.sites[position]
+            if site.op_pos >= 0 and values[site.op_pos] != site.op_value:
+                continue
+            if not loose[site.loose_pos]:
+                continue
+            row = site.base + (values[site.input_pos] if site.input_pos >= 0 else 0)
+            out[name] = arrays[bank.name][row]
+        return out
+
+    def describe_banks(self) -> list[dict]:
+        return [{"name": b.name, "kind": b.kind, "rows": b.rows, "sites": len(b.sites),
+                 "d_in": b.d_in} for b in self.banks]

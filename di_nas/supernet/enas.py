@@ -1,0 +1,236 @@
+"""The ENAS micro-cell supernet (Pham et al., 2018, reference code's micro search network).
+
+Every node input is one `tf.switch_case` over the readable states and every op one
+`tf.switch_case` over the candidate ops, so only the sampled path is computed. Kernels are kept
+per (layer, node, slot, op, stack) and per chosen input, as in the ENAS reference code, unless
+`share_across_inputs`. Separable convs are ENAS's: twice (ReLU, depthwise, pointwise, BN), built
+as depthwise + 1x1 so that DI sees the pointwise kernel's input. A cell sums 1x1 convs of its
+loose-end nodes (equal to ENAS's concat + 1x1 conv) followed by batch norm.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+from di_nas.search_space import enas_micro as space_lib
+from di_nas.supernet import banks as B
+from di_nas.supernet import functional as F
+from di_nas.supernet.base import Supernet
+from di_nas.supernet.layout import enas_layers
+
+SEP_OPS = {0: 3, 1: 5}  # Op index -> kernel size of the separable convs.
+STACKS = 2
+
+
+def sep_names(layer: int, node: int, slot: int, op: int, stack: int) -> str:
+    return f"L{layer}-n{node + 2}-{'xy'[slot]}-{space_lib.SHORT[space_lib.OPS[op]]}-s{stack}"
+
+
+class EnasMicroSupernet(Supernet):
+    """Supernet over `enas_micro`; `num_layers` normal cells plus 2 reduction cells."""
+
+    space_name = "enas_micro"
+
+    def __init__(self, num_classes, image_shape, num_layers: int = 6, filters: int = 20,
+                 stem_multiplier: int = 3, share_across_inputs: bool = False, seed: int = 0,
+                 **kwargs):
+        self.num_layers = num_layers
+        self.filters = filters
+        self.stem_multiplier = stem_multiplier
+        self.share_across_inputs = share_across_inputs
+        self.layers_plan = enas_layers(num_layers, filters)
+        super().__init__(num_classes, image_shape, seed=seed, **kwargs)
+
+    # Declaration -----------------------------------------------------------------------------
+
+    def _declare(self):
+        stem_c = self.filters * self.stem_multiplier
+        self.site("stem-kernel", B.CONV, (3, 3, self.image_shape[-1], stem_c))
+        self._bn_sites("stem-bn", stem_c)
+        shapes = [(stem_c, False), (stem_c, False)]  # (channels, at higher resolution).
+        for plan in self.layers_plan:
+            c = plan.channels
+            if plan.reduction:
+                self._reduce_sites(f"L{plan.index}-reduce", shapes[-1][0], c)
+                shapes = [(shapes[-1][0], True), (c, False)]
+            self._calibrate_sites(plan.index, shapes, c)
+            cell = 1 if plan.reduction else 0
+            for node in range(space_lib.NUM_NODES):
+                for slot in range(2):
+                    in_pos, op_pos = space_lib.decision_index(cell, node, slot)
+                    choices = 1 if self.share_across_inputs else node + 2
+                    placement = dict(num_choices=choices,
+                                     input_pos=-1 if self.share_across_inputs else in_pos,
+                                     op_pos=op_pos)
+                    for op, k in SEP_OPS.items():
+                        for stack in range(STACKS):
+                            name = sep_names(plan.index, node, slot, op, stack)
+                            self.site(f"{name}-dw-kernel", B.DEPTHWISE, (k, k, c, 1),
+                                      op_value=op, **placement)
+                            self.site(f"{name}-pw-kernel", B.CONV, (1, 1, c, c),
+                                      op_value=op, **placement)
+                            self._bn_sites(f"{name}-bn", c, op_value=op, **placement)
+            for node in range(space_lib.NUM_NODES):
+                self.site(f"L{plan.index}-combine-n{node + 2}-kernel", B.CONV, (1, 1, c, c),
+                          loose_pos=cell * space_lib.NUM_NODES + node)
+            self._bn_sites(f"L{plan.index}-combine-bn", c)
+            shapes = [shapes[-1], (c, False)]
+        self.site("head-kernel", B.DENSE, (self.layers_plan[-1].channels, self.num_classes))
+        self.site("head-bias", B.VECTOR_ZEROS, (self.num_classes,))
+
+    def _bn_sites(self, name, c, **placement):
+        self.site(f"{name}-gamma", B.VECTOR_ONES, (c,), **placement)
+        self.site(f"{name}-beta", B.VECTOR_ZEROS, (c,), **placement)
+
+    def _reduce_sites(self, name, c_in, c_out):
+        self.site(f"{name}-a-kernel", B.CONV, (1, 1, c_in, c_out // 2))
+        self.site(f"{name}-b-kernel", B.CONV, (1, 1, c_in, c_out - c_out // 2))
+        self._bn_sites(f"{name}-bn", c_out)
+
+    def _calibrate_sites(self, layer, shapes, c):
+        (c0, big0), (c1, _) = shapes
+        if big0:
+            self._reduce_sites(f"L{layer}-cal0", c0, c)
+        elif c0 != c:
+            self.site(f"L{layer}-cal0-kernel", B.CONV, (1, 1, c0, c))
+            self._bn_sites(f"L{layer}-cal0-bn", c)
+        if c1 != c:
+            self.site(f"L{layer}-cal1-kernel", B.CONV, (1, 1, c1, c))
+            self._bn_sites(f"L{layer}-cal1-bn", c)
+
+    # Forward ---------------------------------------------------------------------------------
+
+    def loose_flags(self, arch):
+        """`[2 * NUM_NODES]`: node j of cell c is a loose end iff no node of c reads it."""
+        flags = []
+        for cell in range(2):
+            inputs = tf.stack([arch[space_lib.decision_index(cell, n, s)[0]]
+                               for n in range(space_lib.NUM_NODES) for s in range(2)])
+            targets = tf.range(2, space_lib.NUM_NODES + 2, dtype=tf.int32)
+            read = tf.reduce_any(tf.equal(inputs[:, None], targets[None, :]), axis=0)
+            flags.append(tf.logical_not(read))
+        return tf.concat(flags, axis=0)
+
+    def _bn(self, rec, name, x):
+        return F.batch_norm(x, self.w(rec, f"{name}-gamma"), self.w(rec, f"{name}-beta"))
+
+    def _conv(self, rec, inputs, name, x, kernel_size=1, strides=1):
+        self.note_input(rec, f"{name}-kernel", inputs.conv(x, kernel_size, strides))
+        return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
+
+    def _relu_conv_bn(self, rec, inputs, name, x):
+        return self._bn(rec, f"{name}-bn", self._conv(rec, inputs, name, tf.nn.relu(x)))
+
+    def _factorized_reduce(self, rec, inputs, name, x):
+        a, b = F.subsample_pair(tf.nn.relu(x))
+        out = tf.concat([self._conv(rec, inputs, f"{name}-a", a),
+                         self._conv(rec, inputs, f"{name}-b", b)], axis=-1)
+        return self._bn(rec, f"{name}-bn", out)
+
+    def _forward(self, images, arch, rec, inputs):
+        x = self._bn(rec, "stem-bn", self._conv(rec, inputs, "stem", images, 3))
+        states = [x, x]
+        loose = self.loose_flags(arch)
+        for plan in self.layers_plan:
+            if plan.reduction:
+                reduced = self._factorized_reduce(rec, inputs, f"L{plan.index}-reduce",
+                                                  states[-1])
+                states = [states[-1], reduced]
+            x0, x1 = states
+            if f"L{plan.index}-cal0-a-kernel" in self.sites:
+                x0 = self._factorized_reduce(rec, inputs, f"L{plan.index}-cal0", x0)
+            elif f"L{plan.index}-cal0-kernel" in self.sites:
+                x0 = self._relu_conv_bn(rec, inputs, f"L{plan.index}-cal0", x0)
+            if f"L{plan.index}-cal1-kernel" in self.sites:
+                x1 = self._relu_conv_bn(rec, inputs, f"L{plan.index}-cal1", x1)
+            out = self._cell(rec, inputs, arch, loose, plan, [x0, x1])
+            states = [states[-1], out]
+        h = tf.reduce_mean(tf.nn.relu(states[-1]), axis=[1, 2])
+        self.note_input(rec, "head-kernel", inputs.dense(h))
+        return tf.matmul(h, self.w(rec, "head-kernel")) + self.w(rec, "head-bias")
+
+    def _cell(self, rec, inputs, arch, loose, plan, nodes):
+        cell = 1 if plan.reduction else 0
+        nodes = list(nodes)
+        for node in range(space_lib.NUM_NODES):
+            total = 0.0
+            for slot in range(2):
+                in_pos, op_pos = space_lib.decision_index(cell, node, slot)
+                h = tf.switch_case(arch[in_pos], [functools.partial(tf.identity, s)
+                                                  for s in nodes])
+                total += self._slot(rec, inputs, arch[op_pos], h, plan, node, slot)
+            nodes.append(total)
+        out = 0.0
+        for node in range(space_lib.NUM_NODES):
+            name = f"L{plan.index}-combine-n{node + 2}"
+            out += self._loose_conv(rec, inputs, name, nodes[node + 2],
+                                    loose[cell * space_lib.NUM_NODES + node])
+        return self._bn(rec, f"L{plan.index}-combine-bn", out)
+
+    def _loose_conv(self, rec, inputs, name, h, is_loose):
+        kernel = self.w(rec, f"{name}-kernel")
+
+        def used():
+            r = tf.nn.relu(h)
+            x = inputs.conv(r, 1)
+            return (F.conv(r, kernel), x) if x is not None else (F.conv(r, kernel),)
+
+        def unused():
+            zero = tf.zeros_like(h[..., :kernel.shape[-1]])
+            if not inputs.enabled:
+                return (zero,)
+            return zero, tf.zeros((inputs.groups, kernel.shape[2]))
+
+        result = tf.cond(is_loose, used, unused)
+        if len(result) > 1:
+            self.note_input(rec, f"{name}-kernel", result[1])
+        return result[0]
+
+    def _slot(self, rec, inputs, op, h, plan, node, slot):
+        """One op of a node: a switch over the candidate ops; returns its output."""
+        names = {o: sep_names(plan.index, node, slot, o, 0)[:-3] for o in SEP_OPS}
+        stat_names = [f"{names[o]}-s{s}-{part}-kernel" for o in SEP_OPS for s in range(STACKS)
+                      for part in ("dw", "pw")]
+
+        def sep_branch(o):
+            k = SEP_OPS[o]
+            x, stats = h, {}
+            for s in range(STACKS):
+                name = f"{names[o]}-s{s}"
+                r = tf.nn.relu(x)
+                stats[f"{name}-dw-kernel"] = inputs.depthwise(r, k)
+                d = F.depthwise(r, self.w(rec, f"{name}-dw-kernel"))
+                stats[f"{name}-pw-kernel"] = inputs.conv(d, 1)
+                x = self._bn(rec, f"{name}-bn", F.conv(d, self.w(rec, f"{name}-pw-kernel")))
+            return x, stats
+
+        def branch(o):
+            if o in SEP_OPS:
+                out, stats = sep_branch(o)
+            else:
+                if o == 2:
+                    out = tf.nn.avg_pool2d(h, 3, 1, "SAME")
+                elif o == 3:
+                    out = tf.nn.max_pool2d(h, 3, 1, "SAME")
+                else:
+                    out = tf.identity(h)
+                stats = {}
+            if not inputs.enabled:
+                return out
+            flat = [stats[n] if n in stats else tf.zeros(self._input_shape(n, inputs))
+                    for n in stat_names]
+            return (out, *flat)
+
+        result = tf.switch_case(op, [functools.partial(branch, o)
+                                     for o in range(len(space_lib.OPS))])
+        if not inputs.enabled:
+            return result
+        for name, x_mean in zip(stat_names, result[1:]):
+            self.note_input(rec, name, x_mean)
+        return result[0]
+
+    def _input_shape(self, name, inputs):
+        bank = self.sites[name][0]
+        return (inputs.groups, *B.input_shape(bank))

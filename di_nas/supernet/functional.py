@@ -1,0 +1,60 @@
+"""Stateless building blocks of the supernets: plain TF ops on explicit weight tensors.
+
+The supernets read their weights as rows gathered from banks, so their ops are functions of
+(inputs, weights). Batch norm here always normalises with the statistics of the batch it sees:
+a shared-weight network has no moving statistics that fit every architecture (ENAS scores
+architectures in training mode too). Nothing here holds state.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from di_nas import projection
+
+BN_EPSILON = 1e-5
+
+
+def batch_norm(x, gamma, beta):
+    """Batch norm with the statistics of `x` (over batch and positions)."""
+    mean, var = tf.nn.moments(x, axes=[0, 1, 2])
+    return tf.nn.batch_normalization(x, mean, var, beta, gamma, BN_EPSILON)
+
+
+def conv(x, kernel, strides: int = 1):
+    return tf.nn.conv2d(x, kernel, strides=strides, padding="SAME")
+
+
+def depthwise(x, kernel):
+    return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME")
+
+
+def subsample_pair(x):
+    """The two offset stride-2 subsamples of a factorized reduction (ENAS/DARTS)."""
+    shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+    return x[:, ::2, ::2, :], shifted[:, ::2, ::2, :]
+
+
+class InputRecorder:
+    """Computes the mean inputs of DI-protected kernels, or nothing when DI is off."""
+
+    def __init__(self, enabled: bool, groups: int = 1):
+        self.enabled = enabled
+        self.groups = groups
+
+    def conv(self, x, kernel_size: int, strides: int = 1):
+        if not self.enabled:
+            return None
+        return projection.mean_sub_batches(
+            lambda t: projection.mean_patches(t, kernel_size, strides), x, self.groups)
+
+    def depthwise(self, x, kernel_size: int):
+        if not self.enabled:
+            return None
+        return projection.mean_sub_batches(
+            lambda t: projection.mean_depthwise_patches(t, kernel_size), x, self.groups)
+
+    def dense(self, x):
+        if not self.enabled:
+            return None
+        return projection.mean_sub_batches(lambda t: tf.reduce_mean(t, axis=0), x, self.groups)

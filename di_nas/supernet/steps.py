@@ -1,0 +1,165 @@
+"""The shared-weight train step (plain or disturbance-immune) and the evaluation step.
+
+Per replica: forward the sampled path, loss by `tf.nn.compute_average_loss`, gradients with
+respect to the gathered bank rows, all-reduce of gradients and of the DI mean inputs, then one
+merged update per bank: clip, project (`P @ G`), masked SGD with momentum, and the projector
+update `P <- P - (Px)(Px)^T / (beta + x^T P x)`. Only rows the path used change; weights off
+the path and their momentum stay bitwise equal. Usable under any `tf.distribute` strategy.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tensorflow as tf
+
+from di_nas import optim
+from di_nas import projection as proj
+from di_nas.supernet import banks as B
+
+log = logging.getLogger(__name__)
+
+
+class SharedWeightTrainer(tf.Module):
+    """Momentum and projector state for a supernet's banks, and its step functions.
+
+    Args:
+      supernet: a `Supernet`.
+      optim_cfg: `OptimConfig` (learning_rate, learning_rate_min, momentum, nesterov,
+        weight_decay, grad_clip_norm).
+      di_cfg: `DIConfig` (enabled, beta, scale_beta, decay, max_dim, sub_batches), or None.
+      total_steps: length of the cosine schedule.
+    """
+
+    def __init__(self, supernet, optim_cfg, di_cfg=None, total_steps: int = 1000):
+        super().__init__(name="shared_weight_trainer")
+        self.supernet = supernet
+        self.optim_cfg = optim_cfg
+        self.di_cfg = di_cfg
+        self.di = bool(di_cfg is not None and di_cfg.enabled)
+        self.total_steps = int(total_steps)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.momentum = {b.name: tf.Variable(tf.zeros([b.rows, *b.shape]), trainable=False,
+                                             name=f"momentum_{b.name}")
+                         for b in supernet.banks}
+        self.projectors, self.betas = {}, {}
+        if self.di:
+            for bank in supernet.banks:
+                if not bank.projected:
+                    continue
+                if bank.d_in > di_cfg.max_dim:
+                    log.warning("DI: %s has d_in=%d > --di_max_dim=%d; left unprotected",
+                                bank.name, bank.d_in, di_cfg.max_dim)
+                    continue
+                shape = proj.projector_shape(bank.kind, bank.shape)
+                eye = np.broadcast_to(np.eye(shape[-1], dtype=np.float32), (bank.rows, *shape))
+                self.projectors[bank.name] = tf.Variable(eye, trainable=False,
+                                                         name=f"projector_{bank.name}")
+                self.betas[bank.name] = proj.effective_beta(di_cfg.beta, bank.d_in,
+                                                            di_cfg.scale_beta)
+
+    # Bookkeeping -----------------------------------------------------------------------------
+
+    def projector_bytes(self) -> int:
+        return int(sum(np.prod(p.shape) * 4 for p in self.projectors.values()))
+
+    def reset_projectors(self) -> None:
+        """Sets every `P` to the identity (call between compiled steps)."""
+        for p in self.projectors.values():
+            p.assign(proj.identity_like(tf.convert_to_tensor(p)))
+
+    def projector_stats(self) -> dict[str, tf.Tensor]:
+        """Mean trace(P)/d per bank: 1 is fully plastic, 0 fully frozen."""
+        out = {}
+        for name, p in self.projectors.items():
+            d = p.shape[-1]
+            out[name] = tf.reduce_mean(tf.linalg.trace(tf.convert_to_tensor(p))) / d
+        return out
+
+    def learning_rate(self):
+        c = self.optim_cfg
+        return optim.cosine_lr(self.step, self.total_steps, c.learning_rate,
+                               c.learning_rate_min)
+
+    # Steps -----------------------------------------------------------------------------------
+
+    def train_step(self, images, labels, arch):
+        """One per-replica step on `arch`; returns `{'loss', 'accuracy'}` (replica-local)."""
+        net = self.supernet
+        groups = self.di_cfg.sub_batches if self.di else 1
+        with tf.GradientTape() as tape:
+            logits, record = net.forward(images, arch, record_inputs=self.di,
+                                         sub_batches=groups)
+            per_example = tf.keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True)
+            loss = tf.nn.compute_average_loss(per_example)
+        banks = net.banks
+        grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
+        grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
+                 for g, b in zip(grads, banks)]
+        inputs = {b.name: record.stacked_inputs(b, groups) for b in banks
+                  if b.name in self.projectors}
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            inputs = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, inputs)
+        actives = [record.active[b.name] for b in banks]
+        scale = optim.global_norm_scale(grads, actives, self.optim_cfg.grad_clip_norm)
+        indices = [record.indices[b.name] for b in banks]
+        lr = self.learning_rate()
+        if ctx is None:
+            self._apply(tf.distribute.get_strategy(), indices, actives, grads, inputs, scale, lr)
+        else:
+            ctx.merge_call(self._apply, args=(indices, actives, grads, inputs, scale, lr))
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   tf.cast(labels, tf.int32)), tf.float32)
+        return {"loss": tf.reduce_mean(per_example), "accuracy": tf.reduce_mean(correct)}
+
+    def _apply(self, strategy, indices, actives, grads, inputs, scale, lr):
+        for bank, idx, active, grad in zip(self.supernet.banks, indices, actives, grads):
+            p_var = self.projectors.get(bank.name)
+            x = inputs.get(bank.name)
+            strategy.extended.update(
+                bank.variable.value, self._bank_update(bank, p_var),
+                args=(idx, active, grad, x, scale, lr), group=False)
+        strategy.extended.update(self.step, lambda v: v.assign_add(1), group=False)
+
+    def _bank_update(self, bank, p_var):
+        cfg = self.optim_cfg
+        mom_var = self.momentum[bank.name]
+
+        def update(var, idx, active, grad, x, scale, lr):
+            rows = idx[:, None]
+            w = tf.gather(var, idx)
+            g = grad * scale
+            if p_var is not None:
+                p = tf.gather(p_var, idx)
+                g = proj.from_matrix(bank.kind, proj.project(p, proj.as_matrix(bank.kind, g)),
+                                     g.shape)
+            m = tf.gather(mom_var, idx)
+            w_new, m_new = optim.momentum_update(
+                w, g, m, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay)
+            var.scatter_nd_update(rows, optim.select_rows(active, w_new, w))
+            mom_var.scatter_nd_update(rows, optim.select_rows(active, m_new, m))
+            if p_var is not None:
+                p_new = p
+                for x_group in tf.unstack(x, axis=0):  # Sub-batch means, in order.
+                    p_new = proj.rls_update(p_new, x_group, self.betas[bank.name])
+                if self.di_cfg.decay:
+                    p_new = proj.decay_towards_identity(p_new, self.di_cfg.decay)
+                p_var.scatter_nd_update(rows, optim.select_rows(active, p_new, p))
+            return var
+
+        return update
+
+    def eval_step(self, images, labels, arch):
+        """Per-replica accuracy and loss sums of `arch` on a batch: `{'correct', 'loss', 'n'}`."""
+        logits = self.supernet(images, arch)
+        per_example = tf.keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True)
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32))
+        return {"correct": tf.reduce_sum(tf.cast(correct, tf.float32)),
+                "loss": tf.reduce_sum(per_example),
+                "n": tf.cast(tf.shape(labels)[0], tf.float32)}
