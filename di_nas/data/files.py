@@ -1,0 +1,145 @@
+"""Reading and validating user image files: ``npz:PATH`` archives and ``folder:PATH`` trees.
+
+Each problem is reported as one ``UserError`` naming the file and the fix. This module returns
+numpy arrays only; it must not split, batch or normalise.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from di_nas.errors import UserError
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def check_npz_path(path: str) -> None:
+    """Raises ``UserError`` unless ``path`` is an existing file."""
+    if not path:
+        raise UserError("npz: needs a path, e.g. --dataset=npz:/data/images.npz")
+    if not os.path.isfile(path):
+        raise UserError(f"npz file {path} does not exist: check the path in --dataset=npz:PATH")
+
+
+def _images(path: str, key: str, x: np.ndarray) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]  # grayscale HW -> HWC
+    if x.ndim != 4:
+        raise UserError(f"{path}: {key} has shape {x.shape}: expected (N, H, W) or (N, H, W, C)")
+    if len(x) == 0:
+        raise UserError(f"{path}: {key} is empty: it needs at least one image")
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise UserError(f"{path}: {key} has dtype {x.dtype}: expected uint8 or float pixels")
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 255:
+        raise UserError(f"{path}: {key} values lie in [{lo}, {hi}]: expected pixels in 0..255")
+    if np.issubdtype(x.dtype, np.floating) and hi <= 1.0:
+        raise UserError(f"{path}: {key} looks scaled to 0..1: store pixels in 0..255")
+    return x.astype(np.float32)
+
+
+def _labels(path: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UserError(f"{path}: {key} has shape {y.shape}: expected one integer label per image")
+    if len(y) != n:
+        raise UserError(f"{path}: {key} has {len(y)} labels for {n} images: lengths must match")
+    if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{path}: {key} has non-integer labels ({y.dtype}): use class ids 0..K-1")
+    if y.min() < 0:
+        raise UserError(f"{path}: {key} has negative labels: use class ids 0..K-1")
+    return y.astype(np.int32)
+
+
+def read_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Loads and validates ``x_train, y_train, x_test, y_test`` (``allow_pickle=False``)."""
+    check_npz_path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path} is not a readable .npz file ({e}): save it with "
+                        "numpy.savez") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UserError(f"{path} is a single .npy array, not an .npz archive: save it with "
+                        f"numpy.savez(path, {'=..., '.join(NPZ_KEYS)}=...)")
+    with archive:
+        missing = [k for k in NPZ_KEYS if k not in archive.files]
+        if missing:
+            raise UserError(f"{path} lacks {', '.join(missing)}: an npz dataset needs the "
+                            f"arrays {', '.join(NPZ_KEYS)}")
+        try:
+            arrays = {k: np.asarray(archive[k]) for k in NPZ_KEYS}
+        except ValueError as e:  # object arrays need pickle, which we refuse
+            raise UserError(f"{path} holds object arrays ({e}): store numeric arrays") from None
+    x_train = _images(path, "x_train", arrays["x_train"])
+    x_test = _images(path, "x_test", arrays["x_test"])
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UserError(f"{path}: x_train images are {x_train.shape[1:]} but x_test images are "
+                        f"{x_test.shape[1:]}: they must match")
+    y_train = _labels(path, "y_train", arrays["y_train"], len(x_train))
+    y_test = _labels(path, "y_test", arrays["y_test"], len(x_test))
+    return x_train, y_train, x_test, y_test
+
+
+def _class_dirs(split_dir: str) -> list[str]:
+    if not os.path.isdir(split_dir):
+        return []
+    return sorted(d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d)))
+
+
+def check_folder(root: str) -> None:
+    """Raises ``UserError`` unless ``root`` holds ``train/<class>/`` and ``test/<class>/``."""
+    if not os.path.isdir(root):
+        raise UserError(f"image folder {root} does not exist: check --dataset=folder:PATH")
+    for split in ("train", "test"):
+        if not _class_dirs(os.path.join(root, split)):
+            raise UserError(f"image folder {root} has no class folders in {split}/: expected "
+                            f"{root}/{split}/<class name>/<image files>")
+
+
+def read_folder(root: str, image_size: int = 0):
+    """Reads ``root/{train,test}/<class>/<image>`` into memory via ``tfds.ImageFolder``.
+
+    Images are decoded as RGB. With ``image_size`` they are resized to a square of that side;
+    without it they must all have the same size.
+
+    Returns:
+        ``(x_train, y_train, x_test, y_test, num_classes)``.
+    """
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    check_folder(root)
+    builder = tfds.ImageFolder(root)
+    out = []
+    for split in ("train", "test"):
+        if split not in builder.info.splits or builder.info.splits[split].num_examples == 0:
+            raise UserError(f"image folder {root}/{split} holds no images with an extension "
+                            f"among {', '.join(_IMAGE_EXTENSIONS)}")
+        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        if image_size:
+            ds = ds.map(lambda x, y: (tf.cast(tf.round(tf.clip_by_value(
+                tf.image.resize(x, (image_size, image_size)), 0, 255)), tf.uint8), y))
+        images, labels = [], []
+        for x, y in tfds.as_numpy(ds):
+            images.append(x)
+            labels.append(y)
+        shapes = sorted({im.shape for im in images})
+        if len(shapes) > 1:
+            raise UserError(f"image folder {root}/{split} has images of sizes {shapes[:3]}: "
+                            "pass --image_size=N to resize them")
+        out += [np.stack(images), np.asarray(labels, np.int32)]
+    x_train, _, x_test, _ = out
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UserError(f"image folder {root}: train images are {x_train.shape[1:]} but test "
+                        f"images are {x_test.shape[1:]}: pass --image_size=N")
+    return (*out, builder.info.features["label"].num_classes)

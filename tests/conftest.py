@@ -1,0 +1,41 @@
+"""Shared pytest set-up: quiet TensorFlow, two logical CPUs, fixed seeds.
+
+The CPU is split into two logical devices before TensorFlow initialises, so distribution tests
+can run a ``MirroredStrategy`` on a laptop. Nothing here may touch the network.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # must precede the TensorFlow import
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+NUM_LOGICAL_CPUS = 2
+
+
+def _split_cpu() -> None:
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS)
+    except RuntimeError:  # TensorFlow was initialised already (e.g. by a plugin)
+        pass
+
+
+_split_cpu()
+
+
+@pytest.fixture(autouse=True)
+def _seeds():
+    """Every test starts from the same Python, NumPy and TensorFlow seeds."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    yield
+
+
+@pytest.fixture
+def repo_root() -> str:
+    """Absolute path of the repository root."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

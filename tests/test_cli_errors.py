@@ -1,0 +1,125 @@
+"""Entry points fail on bad input with one line, exit status 2 and no traceback."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMANDS = ("search", "train", "export", "study", "bench")
+
+
+def run_cli(cmd, *args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", f"di_nas.cli.{cmd}", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result, cmd, fragment):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"di-nas-{cmd}: error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_flag_in_a_flagfile(tmp_path):
+    flagfile = tmp_path / "bad.cfg"
+    flagfile.write_text("--epochs=2\n--not_a_flag=3\n")
+    out = tmp_path / "out"
+    result = run_cli("search", f"--flagfile={flagfile}", f"--output_dir={out}")
+    assert_one_line_error(result, "search", "not_a_flag")
+    assert str(flagfile) in result.stderr
+    assert not out.exists()
+
+
+def test_out_of_range_value(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("search", "--valid_fraction=1.5", f"--output_dir={out}")
+    assert_one_line_error(result, "search", "--valid_fraction")
+    assert not out.exists()
+
+
+def test_unknown_dataset(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("search", "--dataset=no_such_dataset", f"--output_dir={out}")
+    assert_one_line_error(result, "search", "no_such_dataset")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--batch_size=ten"], "--batch_size"),
+    (["--space=darts"], "--space"),
+    (["positional"], "positional"),
+    (["--flagfile=/no/such.cfg"], "flagfile"),
+])
+def test_other_bad_input(tmp_path, args, fragment):
+    result = run_cli("train", *args, f"--output_dir={tmp_path / 'out'}")
+    assert_one_line_error(result, "train", fragment)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help(cmd):
+    result = run_cli(cmd, "--help")
+    assert result.returncode == 0 and "--dataset" in result.stdout
+
+
+@pytest.fixture
+def fake_job(monkeypatch):
+    """Installs ``di_nas.fake_job.run`` and returns the list of configs it received."""
+    import types
+
+    received = []
+    module = types.ModuleType("di_nas.fake_job")
+    module.run = received.append
+    monkeypatch.setitem(sys.modules, "di_nas.fake_job", module)
+    return received
+
+
+def run_in_process(*argv, module="di_nas.fake_job"):
+    from di_nas.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main.run_app("search", module, "run", argv=["di-nas-search", *argv])
+    return info.value.code
+
+
+def test_job_gets_the_config_and_flags_reset_between_runs(fake_job, tmp_path):
+    flagfile = os.path.join(ROOT, "flags", "cifar10_search.cfg")
+    assert run_in_process(f"--flagfile={flagfile}", "--dataset=digits", "--epochs=2") == 0
+    assert run_in_process() == 0
+    first, second = fake_job
+    assert (first.data.dataset, first.search.epochs, first.data.batch_size) == ("digits", 2, 160)
+    assert second.search.epochs == 10 and second.data.batch_size == 64
+
+
+def test_missing_library_module_says_not_yet_available(capsys):
+    assert run_in_process(module="di_nas.no_such_package.job") == 2
+    assert capsys.readouterr().err == "di-nas-search: not yet available in this version\n"
+
+
+def test_interrupt_exits_130(monkeypatch, fake_job, capsys):
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules["di_nas.fake_job"], "run", interrupted)
+    assert run_in_process() == 130
+    assert capsys.readouterr().err == "di-nas-search: interrupted\n"
+
+
+def test_user_error_raised_by_the_job(monkeypatch, fake_job, capsys):
+    from di_nas.errors import UserError
+
+    def bad(cfg):
+        raise UserError("architecture file x.json is not valid JSON: fix or regenerate it")
+
+    monkeypatch.setattr(sys.modules["di_nas.fake_job"], "run", bad)
+    assert run_in_process() == 2
+    err = capsys.readouterr().err
+    assert err == "di-nas-search: error: architecture file x.json is not valid JSON: fix or " \
+                  "regenerate it\n"
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,125 @@
+"""Tests of the Keras Tuner oracles: trials, compact persistence, reload, in-graph sampling."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from di_nas.bench_oracle import oracle_ms_per_trial
+from di_nas.controller.oracle import STATE_FILE, TRIALS_FILE, make_oracle
+from di_nas.errors import UserError
+from di_nas.search_space import get_space
+
+NAMES = ["reinforce", "random", "bayesian"]
+
+
+def _run_trials(oracle, space, num):
+    for _ in range(num):
+        trial = oracle.create_trial("tuner0")
+        arch = space.from_hp_values(trial.hyperparameters.values)  # Valid or raises.
+        oracle.update_trial(trial.trial_id, {"reward": float(sum(arch.values))})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+def _lines(directory):
+    with open(os.path.join(directory, TRIALS_FILE)) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trials_persist_compactly_and_reload(name, tmp_path):
+    space = get_space("nb201")
+    oracle = make_oracle(name, space, None, seed=0, directory=str(tmp_path))
+    _run_trials(oracle, space, 6)
+    running = oracle.create_trial("tuner0")  # Left running, as if the job stopped here.
+
+    assert sorted(os.listdir(tmp_path)) == [STATE_FILE, TRIALS_FILE]  # No trial_* dirs.
+    lines = _lines(tmp_path)
+    assert len(lines) == 6 and all(line["status"] == "COMPLETED" for line in lines)
+    best = oracle.get_best_trials()[0]
+    assert best.score == max(line["score"] for line in lines)
+
+    again = make_oracle(name, space, None, seed=0, directory=str(tmp_path))
+    assert len(again.trials) == 7
+    assert again.get_best_trials()[0].trial_id == best.trial_id
+    assert again.get_best_trials()[0].hyperparameters.values == best.hyperparameters.values
+    assert again.get_best_trials(3)[0].score == best.score
+    retried = again.create_trial("tuner1")  # The unfinished trial is retried first.
+    assert retried.trial_id == running.trial_id
+    assert retried.hyperparameters.values == running.hyperparameters.values
+    again.update_trial(retried.trial_id, {"reward": 1.0})
+    retried.status = "COMPLETED"
+    again.end_trial(retried)
+    _run_trials(again, space, 2)
+    ids = [line["trial_id"] for line in _lines(tmp_path)]
+    assert len(ids) == 9 and len(set(ids)) == 9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_in_graph_sampling(name):
+    space = get_space("enas_micro")
+    oracle = make_oracle(name, space, None, seed=1)
+    archs = tf.function(lambda: oracle.sample_architectures(5))().numpy()
+    assert archs.shape == (5, space.length)
+    for row in archs:
+        space.architecture(row)
+    assert set(oracle.checkpoint_items())
+
+
+def test_unknown_oracle_is_a_user_error():
+    with pytest.raises(UserError, match="nope"):
+        make_oracle("nope", get_space("nb201"))
+
+
+def test_state_file_does_not_grow(tmp_path):
+    space = get_space("nb201")
+    oracle = make_oracle("reinforce", space, None, seed=0, directory=str(tmp_path))
+    _run_trials(oracle, space, 5)
+    small = os.path.getsize(tmp_path / STATE_FILE)
+    _run_trials(oracle, space, 60)
+    assert os.path.getsize(tmp_path / STATE_FILE) <= small + 8  # Counters may gain digits.
+    assert len(_lines(tmp_path)) == 65
+
+
+def test_reinforce_round_records_one_trial(tmp_path):
+    space = get_space("nb201")
+
+    class Cfg:
+        class controller:  # noqa: N801 - mimics a nested config dataclass.
+            aggregate = 4
+            max_trials = 3
+
+    oracle = make_oracle("reinforce", space, Cfg, seed=0, directory=str(tmp_path))
+    step = tf.function(lambda: oracle.train_step(
+        lambda a: tf.cast(a[:, 0], tf.float32) / 4.0))
+    for _ in range(2):
+        metrics = {k: v.numpy() for k, v in step().items()}
+        trial = oracle.record_round(metrics)
+        assert trial.status == "COMPLETED"
+        assert trial.score == pytest.approx(float(metrics["best_reward"]))
+        assert list(space.from_hp_values(trial.hyperparameters.values).values) == (
+            metrics["best_arch"].tolist())
+        assert trial.metrics.get_last_value("reward_mean") == pytest.approx(
+            float(metrics["reward_mean"]))
+    assert len(_lines(tmp_path)) == 2
+    assert oracle.record_round(metrics).status == "COMPLETED"
+    assert oracle.record_round(metrics).status == "STOPPED"  # max_trials = 3 reached.
+    assert int(oracle.trainer.steps.numpy()) == 2
+
+
+def test_bench_oracle_reports_positive_ms(tmp_path):
+    ms = oracle_ms_per_trial(40, str(tmp_path), warm=20, space="nb201")
+    assert 0.0 < ms < 1000.0
+    assert len(_lines(tmp_path)) == 40
+    assert np.isfinite(ms)
+
+
+def test_without_directory_trials_stay_in_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    space = get_space("nb201")
+    oracle = make_oracle("random", space, None, seed=0)
+    _run_trials(oracle, space, 3)
+    assert len(oracle.trials) == 3 and os.listdir(tmp_path) == []
