@@ -35,6 +35,7 @@ setup(
         "absl-py",
         "scikit-learn",
         "matplotlib",
+        "tensorboard",
         "tqdm",
         "scipy",
     ],

@@ -5,12 +5,18 @@ at any depth and width; its layers are named after the supernet's sites, so
 `load_path_weights` can copy a path's weights into it (tests use this to show that the
 supernet computes exactly the child). Batch norm layers are Keras' own (moving statistics for
 inference), with the supernet's epsilon.
+
+For final training (DARTS/ENAS recipe) a child can also have an auxiliary head after the last
+reduction cell (the model then returns ``[logits, aux_logits]``) and drop path on every
+non-identity op of a cell; both are off by default, so the default child is exactly the
+supernet's path.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from di_nas.search_space import Architecture
 from di_nas.search_space import enas_micro as enas_space
@@ -27,6 +33,56 @@ def _bn(name):
 def _conv1x1(filters, name, strides=1):
     return keras.layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False,
                                name=name)
+
+
+class DropPath(keras.layers.Layer):
+    """Drops a whole op output per example with probability ``rate * scale`` (training only).
+
+    Kept examples are scaled by ``1 / keep`` so the expected output is unchanged. ``scale`` is
+    a non-trainable weight the training loop ramps up (``set_drop_path_scale``), as in DARTS
+    where the drop probability grows linearly with the epoch; it does not retrace anything.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(), initializer="ones",
+                                     trainable=False)
+
+    def call(self, x, training=False):
+        if not training or self.rate <= 0.0:
+            return x
+        keep = 1.0 - self.rate * tf.cast(self.scale, x.dtype)
+        shape = [tf.shape(x)[0]] + [1] * (len(x.shape) - 1)
+        noise = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype)
+        return x * tf.cast(noise < keep, x.dtype) / keep
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+def set_drop_path_scale(model: keras.Model, scale: float) -> None:
+    """Sets the drop-path ramp (0..1) of every ``DropPath`` layer of ``model``."""
+    for layer in model.layers:
+        if isinstance(layer, DropPath):
+            layer.scale.assign(scale)
+
+
+def _aux_head(x, num_classes: int):
+    """DARTS' auxiliary head, sized from the feature map (any image size, even 2x2 maps)."""
+    h = keras.layers.ReLU()(x)
+    if min(h.shape[1], h.shape[2]) >= 5:
+        h = keras.layers.AveragePooling2D(5, strides=3, padding="valid")(h)
+    h = _bn("aux-conv0-bn")(_conv1x1(128, "aux-conv0")(h))
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.Conv2D(768, (h.shape[1], h.shape[2]), padding="valid", use_bias=False,
+                            name="aux-conv1")(h)
+    h = keras.layers.ReLU()(_bn("aux-conv1-bn")(h))
+    h = keras.layers.Flatten()(h)
+    return keras.layers.Dense(num_classes, name="aux-head")(h)
 
 
 class _Builder:
@@ -63,14 +119,22 @@ class _Builder:
                                                  use_bias=False, name=f"{name}-dw")(h)
                 h = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}-pw")(h)
                 h = _bn(f"{name}-bn")(h)
-            return h
+            return self.drop(prefix, h)
         if op == 2:
-            return keras.layers.AveragePooling2D(3, 1, padding="same")(h)
+            return self.drop(prefix, keras.layers.AveragePooling2D(3, 1, padding="same")(h))
         if op == 3:
-            return keras.layers.MaxPooling2D(3, 1, padding="same")(h)
-        return h
+            return self.drop(prefix, keras.layers.MaxPooling2D(3, 1, padding="same")(h))
+        return h  # identity: never dropped (DARTS)
+
+    def drop(self, prefix, h):
+        if self.drop_path <= 0.0:
+            return h
+        # Deeper cells drop more (NASNet's scheduled drop path): rate * (cell + 1) / cells.
+        rate = self.drop_path * (self.cell_index + 1) / self.total_cells
+        return DropPath(rate, name=f"{prefix}-drop")(h)
 
     def cell(self, index, reduction, states, filters):
+        self.cell_index = index
         cell = 1 if reduction else 0
         values = self.values[cell * enas_space.PER_CELL:(cell + 1) * enas_space.PER_CELL]
         nodes = list(states)
@@ -89,13 +153,17 @@ class _Builder:
         h = _conv1x1(filters, f"L{index}-combine")(h)
         return _bn(f"L{index}-combine-bn")(h)
 
-    def build(self, inputs, num_classes):
+    def build(self, inputs, num_classes, auxiliary=False):
+        """Logits, or ``[logits, aux_logits]`` when ``auxiliary``."""
         stem_c = self.filters * self.stem_multiplier
         x = keras.layers.Conv2D(stem_c, 3, padding="same", use_bias=False,
                                 name="stem")(inputs)
         x = _bn("stem-bn")(x)
         states = [(x, stem_c, False), (x, stem_c, False)]
-        for plan in enas_layers(self.num_layers, self.filters):
+        plans = enas_layers(self.num_layers, self.filters)
+        aux_index = max([p.index for p in plans if p.reduction], default=len(plans) * 2 // 3)
+        aux_logits = None
+        for plan in plans:
             c = plan.channels
             if plan.reduction:
                 reduced = self.factorized_reduce(f"L{plan.index}-reduce", states[-1][0], c)
@@ -109,23 +177,36 @@ class _Builder:
                 x1 = self.relu_conv_bn(f"L{plan.index}-cal1", x1, c)
             out = self.cell(plan.index, plan.reduction, [x0, x1], c)
             states = [states[-1], (out, c, False)]
+            if auxiliary and plan.index == aux_index:
+                aux_logits = _aux_head(out, num_classes)
         h = keras.layers.ReLU()(states[-1][0])
         h = keras.layers.GlobalAveragePooling2D()(h)
-        return keras.layers.Dense(num_classes, name="head")(h)
+        logits = keras.layers.Dense(num_classes, name="head")(h)
+        return [logits, aux_logits] if auxiliary else logits
 
 
 def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: int = 6,
-                filters: int = 20, stem_multiplier: int = 3, name: str = "child") -> keras.Model:
-    """The standalone network of `arch` at the given depth and width (logits out)."""
+                filters: int = 20, stem_multiplier: int = 3, name: str = "child", *,
+                auxiliary: bool = False, drop_path: float = 0.0) -> keras.Model:
+    """The standalone network of `arch` at the given depth and width (logits out).
+
+    Args:
+        auxiliary: add DARTS' auxiliary head after the last reduction cell; the model then
+            returns ``[logits, aux_logits]`` (ENAS micro only).
+        drop_path: maximum drop-path probability of a non-identity op (training only; the
+            last cell uses it, earlier cells proportionally less; ENAS micro only).
+    """
     if arch.space_name == "nb201":
         from di_nas.child_nb201 import build_nb201_child
 
+        if auxiliary or drop_path:
+            raise ValueError("auxiliary head and drop path are built for enas_micro only")
         return build_nb201_child(arch, num_classes, image_shape, num_cells=num_layers,
                                  filters=filters, name=name)
     inputs = keras.Input(shape=tuple(image_shape), name="images")
-    builder = _Builder(arch, num_layers, filters, stem_multiplier, 0.0, num_layers + 2)
-    logits = builder.build(inputs, num_classes)
-    return keras.Model(inputs, logits, name=name)
+    builder = _Builder(arch, num_layers, filters, stem_multiplier, drop_path, num_layers + 2)
+    outputs = builder.build(inputs, num_classes, auxiliary=auxiliary)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def load_path_weights(child: keras.Model, weights: dict[str, np.ndarray]) -> None:
@@ -148,5 +229,8 @@ def load_path_weights(child: keras.Model, weights: dict[str, np.ndarray]) -> Non
         else:
             layer.kernel.assign(value.reshape(layer.kernel.shape))
     for layer_name, parts in combine.items():
+        if layer_name not in names:
+            continue  # A whole cell no later layer reads (e.g. a normal cell reading only
+            # its first input right after a reduction): pruned from the functional child.
         kernel = np.concatenate([v for _, v in sorted(parts)], axis=2)
         child.get_layer(layer_name).kernel.assign(kernel)

@@ -396,7 +396,7 @@ def make_oracle(name: str, space, cfg=None, seed: int = 0, directory: str | None
         policy_kwargs = {k: _option(cfg, k, d) for k, d in (
             ("lstm_units", 64), ("tanh_constant", 1.10), ("op_tanh_reduce", 2.5),
             ("temperature", 5.0))}
-        trainer_kwargs = {"learning_rate": _option(cfg, "controller_learning_rate", 0.0035)}
+        trainer_kwargs = {"learning_rate": _option(cfg, "learning_rate", 0.0035)}
         trainer_kwargs.update({k: _option(cfg, k, d) for k, d in (
             ("baseline_decay", 0.99), ("entropy_weight", 1e-4), ("aggregate", 10))})
         oracle = ReinforceOracle(space, seed, max_trials, policy_kwargs, trainer_kwargs)

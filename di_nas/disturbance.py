@@ -1,0 +1,225 @@
+"""Measuring performance disturbance (PD): how much training B moves A's accuracy.
+
+    PD(A | B) = Acc_val(A; w before training B) - Acc_val(A; w after training B)
+
+`measure_disturbance` runs one (A, B) pair from a trainer's current weights; `snapshot` and
+`restore` put a supernet, its momentum, projectors and step back to an identical start, so
+plain and disturbance-immune weight sharing can be compared from the same weights (two
+trainers may share one supernet: a snapshot of one restores into the other).
+
+The train and eval steps are `tf.function`s traced once for every architecture (the arch is
+an int32 tensor argument) and run through `tf.distribute.get_strategy()`, so this works under
+whatever strategy scope the caller entered. Batches may be numpy arrays or tensors (e.g. from
+a `tf.data` iterator). This module holds no study logic (see `di_nas.studies.pd`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Iterable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from di_nas import projection as proj
+
+_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _arch_tensor(arch) -> tf.Tensor:
+    values = arch.values if hasattr(arch, "values") else arch
+    return tf.constant(np.asarray(values, np.int32))
+
+
+def _split_for_replicas(strategy, batch):
+    """One global batch -> per-replica values (the batch itself on a single replica)."""
+    n = strategy.num_replicas_in_sync
+    images = tf.convert_to_tensor(batch[0], tf.float32)
+    labels = tf.convert_to_tensor(batch[1], tf.int32)
+    if n == 1:
+        return images, labels
+    size = int(images.shape[0])
+    if size % n:
+        raise ValueError(f"batch of {size} does not split over {n} replicas")
+    per = size // n
+
+    def part(ctx):
+        i = ctx.replica_id_in_sync_group
+        return images[i * per:(i + 1) * per], labels[i * per:(i + 1) * per]
+
+    return strategy.experimental_distribute_values_from_function(part)
+
+
+class CompiledSteps:
+    """A trainer's train step and its supernet's eval step as `tf.function`s under the
+    current strategy. The eval step depends on the supernet only, so trainers of one supernet
+    share its trace."""
+
+    def __init__(self, trainer, evaluate=None):
+        self.trainer = trainer
+        self.supernet = trainer.supernet
+        self.strategy = tf.distribute.get_strategy()
+        strategy = self.strategy
+
+        @tf.function
+        def train(images, labels, arch):
+            out = strategy.run(trainer.train_step, args=(images, labels, arch))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                    for k, v in out.items()}
+
+        @tf.function(reduce_retracing=True)
+        def evaluate_fn(images, labels, arch):
+            out = strategy.run(trainer.eval_step, args=(images, labels, arch))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in out.items()}
+
+        self._train = train
+        self._eval = evaluate if evaluate is not None else evaluate_fn
+
+    def train(self, batch, arch) -> dict[str, float]:
+        images, labels = _split_for_replicas(self.strategy, batch)
+        out = self._train(images, labels, _arch_tensor(arch))
+        return {k: float(v) for k, v in out.items()}
+
+    def evaluate(self, batches: Iterable, arch) -> dict[str, float]:
+        """Accuracy and mean loss of `arch` over every batch of `batches`."""
+        arch = _arch_tensor(arch)
+        correct = loss = n = 0.0
+        for batch in batches:
+            images, labels = _split_for_replicas(self.strategy, batch)
+            out = self._eval(images, labels, arch)
+            correct += float(out["correct"])
+            loss += float(out["loss"])
+            n += float(out["n"])
+        return {"accuracy": correct / max(n, 1.0), "loss": loss / max(n, 1.0)}
+
+
+def compiled(trainer) -> CompiledSteps:
+    """The trainer's compiled steps, built once per trainer (and per strategy)."""
+    steps = _STEPS.get(trainer)
+    strategy = tf.distribute.get_strategy()
+    if steps is None or steps.strategy is not strategy:
+        sibling = next((s for s in list(_STEPS.values())
+                        if s.supernet is trainer.supernet and s.strategy is strategy), None)
+        steps = CompiledSteps(trainer, sibling._eval if sibling is not None else None)
+        _STEPS[trainer] = steps
+    return steps
+
+
+def train_arch(trainer, arch, batches: Iterator, steps: int) -> list[float]:
+    """`steps` shared-weight steps on `arch`; returns the training losses."""
+    step_fn = compiled(trainer)
+    return [step_fn.train(next(batches), arch)["loss"] for _ in range(steps)]
+
+
+def evaluate_arch(trainer, arch, eval_batches: Iterable) -> dict[str, float]:
+    """`{'accuracy', 'loss'}` of `arch` with the shared weights over `eval_batches`."""
+    return compiled(trainer).evaluate(eval_batches, arch)
+
+
+# Identical starting points ---------------------------------------------------------------------
+
+def snapshot(trainer) -> dict:
+    """Host copies of the supernet weights, momentum, projectors and step."""
+    return {
+        "weights": [v.numpy() for v in trainer.supernet.weights],
+        "momentum": {k: v.numpy() for k, v in trainer.momentum.items()},
+        "projectors": {k: v.numpy() for k, v in trainer.projectors.items()},
+        "step": int(trainer.step.numpy()),
+    }
+
+
+def restore(trainer, snap: dict) -> None:
+    """Puts `snap` back into `trainer` (which may be another trainer of the same supernet).
+
+    Projectors the snapshot lacks (it came from a plain trainer) are reset to the identity.
+    """
+    weights = trainer.supernet.weights
+    if len(weights) != len(snap["weights"]):
+        raise ValueError("snapshot is from a different supernet")
+    for var, value in zip(weights, snap["weights"]):
+        var.assign(value)
+    for name, var in trainer.momentum.items():
+        var.assign(snap["momentum"][name])
+    for name, var in trainer.projectors.items():
+        if name in snap["projectors"]:
+            var.assign(snap["projectors"][name])
+        else:
+            var.assign(proj.identity_like(tf.convert_to_tensor(var)))
+    trainer.step.assign(snap["step"])
+
+
+def clear_momentum(trainer) -> None:
+    """Zeros every momentum buffer."""
+    for var in trainer.momentum.values():
+        var.assign(tf.zeros_like(var))
+
+
+# The measurement -------------------------------------------------------------------------------
+
+def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_batches,
+                        steps: int, reset_projectors: bool = True,
+                        clear_momentum_between: bool = True) -> dict[str, float]:
+    """PD of `arch_a` caused by training `arch_b`, from the trainer's current weights.
+
+    Trains A for `steps` steps, evaluates A (and B), trains B for `steps` steps, evaluates A
+    and B again. With DI and `reset_projectors`, `P` is reset to the identity first, so it
+    protects A's inputs (and then B's own) while B trains.
+
+    Args:
+      trainer: a `SharedWeightTrainer`.
+      arch_a, arch_b: `Architecture`s or int sequences.
+      train_batches: an iterator of `(images, labels)` training batches (numpy or tensors).
+      eval_batches: a re-iterable collection of `(images, labels)` batches (a list or a
+        finite `tf.data.Dataset`), e.g. the search-valid split.
+      steps: training steps of A, and then of B.
+      reset_projectors: reset `P` to the identity before training A.
+      clear_momentum_between: zero the momentum before B's steps, so that A's pending
+        momentum (not projected, the same for every method) is not counted as B's
+        disturbance: the measurement isolates what B's own gradients do to A.
+
+    Returns:
+      `{'a_acc_before', 'a_acc_after', 'pd_acc', 'a_loss_before', 'a_loss_after', 'pd_loss',
+      'b_acc_before', 'b_acc_after', 'b_gain', 'a_train_loss', 'b_train_loss_first',
+      'b_train_loss_last'}` as floats.
+    """
+    if reset_projectors:
+        trainer.reset_projectors()
+    a_losses = train_arch(trainer, arch_a, train_batches, steps)
+    a_before = evaluate_arch(trainer, arch_a, eval_batches)
+    b_before = evaluate_arch(trainer, arch_b, eval_batches)
+    if clear_momentum_between:
+        clear_momentum(trainer)
+    b_losses = train_arch(trainer, arch_b, train_batches, steps)
+    a_after = evaluate_arch(trainer, arch_a, eval_batches)
+    b_after = evaluate_arch(trainer, arch_b, eval_batches)
+    return {
+        "a_acc_before": a_before["accuracy"], "a_acc_after": a_after["accuracy"],
+        "pd_acc": a_before["accuracy"] - a_after["accuracy"],
+        "a_loss_before": a_before["loss"], "a_loss_after": a_after["loss"],
+        "pd_loss": a_after["loss"] - a_before["loss"],
+        "b_acc_before": b_before["accuracy"], "b_acc_after": b_after["accuracy"],
+        "b_gain": b_after["accuracy"] - b_before["accuracy"],
+        "a_train_loss": float(np.mean(a_losses[-max(1, steps // 5):])),
+        "b_train_loss_first": float(np.mean(b_losses[:max(1, steps // 5)])),
+        "b_train_loss_last": float(np.mean(b_losses[-max(1, steps // 5):])),
+    }
+
+
+def shares_ops(arch_a, arch_b) -> bool:
+    """Whether two architectures of a space train at least one common searched weight.
+
+    Every architecture shares the stem, cell combiners and head; this asks for more: a
+    decision slot where both take the same parametric op (a name with "conv") on the same
+    input (ENAS keeps an op's weights per chosen input, so the input must match too).
+    """
+    a, b = arch_a.values, arch_b.values
+    decisions = arch_a.space.decisions
+    ops = arch_a.space.ops
+    for i, decision in enumerate(decisions):
+        if decision.kind != "op" or a[i] != b[i] or "conv" not in ops[a[i]]:
+            continue
+        has_input = i > 0 and decisions[i - 1].kind == "input"
+        if not has_input or a[i - 1] == b[i - 1]:
+            return True
+    return False

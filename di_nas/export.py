@@ -1,0 +1,111 @@
+"""Export of a trained child network: a self-contained SavedModel and, optionally, TFLite.
+
+``run_export(cfg)`` loads the network ``di-nas-train`` trained under ``cfg.output_dir`` and
+writes a SavedModel (default ``<output_dir>/saved_model``) with two signatures, both taking a
+batch of raw images of any batch size, pixels in 0..255, shape ``[batch, H, W, C]``:
+
+- ``serving_default``: ``images`` float32; returns ``{"probabilities": float32 [batch, K]}``.
+- ``serving_uint8``: ``images`` uint8; the same output.
+
+The model normalises by itself with the training data's per-channel mean and std (0..1 pixel
+units), stored in the export as the variable collection ``normalization`` (``mean``, ``std``).
+A reader needs TensorFlow only: ``tf.saved_model.load(path).signatures["serving_default"]``.
+With ``--tflite`` the float32 signature is converted to ``<output_dir>/model.tflite``.
+
+Everything is written to temporary paths first and renamed at the end, so a failed export
+leaves no half-written SavedModel or TFLite file. This module must not train anything.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import keras
+import tensorflow as tf
+
+from di_nas.config import Config
+from di_nas.training import final
+from di_nas.training.progress import log
+
+SAVED_MODEL_DIR = "saved_model"
+TFLITE_FILE = "model.tflite"
+SIGNATURES = ("serving_default", "serving_uint8")
+
+
+def export_saved_model(model: keras.Model, spec: final.ModelSpec, path: str) -> None:
+    """Writes ``model`` with raw-pixel signatures (see the module docstring) to ``path``."""
+    channels = spec.image_shape[-1]
+    mean = keras.Variable(list(spec.mean), dtype="float32", trainable=False, name="mean")
+    std = keras.Variable(list(spec.std), dtype="float32", trainable=False, name="std")
+    if len(spec.mean) != channels:
+        raise ValueError(f"{len(spec.mean)} channel means for {channels}-channel images")
+
+    def probabilities(images):
+        x = (tf.cast(images, tf.float32) / 255.0 - mean.value) / std.value
+        logits = final.main_logits(model(x, training=False))
+        return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_variable_collection("normalization", [mean, std])
+    shape = [None, *spec.image_shape]
+    archive.add_endpoint("serving_default", probabilities,
+                         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    archive.add_endpoint("serving_uint8", probabilities,
+                         input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
+    archive.write_out(path, verbose=False)
+
+
+def tflite_bytes(saved_model_dir: str) -> bytes:
+    """The ``serving_default`` signature of a SavedModel as a TFLite flatbuffer."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=["serving_default"])
+    return converter.convert()
+
+
+def _replace_dir(new: str, path: str) -> None:
+    """Renames directory ``new`` to ``path``, replacing an older export there."""
+    old = None
+    if tf.io.gfile.exists(path):
+        old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+        tf.io.gfile.rename(path, old)
+    tf.io.gfile.rename(new, path)
+    if old:
+        tf.io.gfile.rmtree(old)
+
+
+def run_export(cfg: Config) -> str:
+    """Exports the network trained in ``cfg.output_dir``; returns the SavedModel path.
+
+    Raises:
+        UserError: there is no trained network in ``cfg.output_dir``.
+    """
+    out = cfg.output_dir
+    model, spec, checkpoint = final.load_trained(out)
+    export_dir = (cfg.export.export_dir or os.path.join(out, SAVED_MODEL_DIR)).rstrip("/")
+    tmp_tag = f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp_dir = export_dir + tmp_tag
+    tflite_path = os.path.join(out, TFLITE_FILE)
+    tmp_tflite = tflite_path + tmp_tag
+    parent = os.path.dirname(export_dir)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    try:
+        export_saved_model(model, spec, tmp_dir)
+        if cfg.export.tflite:
+            with tf.io.gfile.GFile(tmp_tflite, "wb") as f:
+                f.write(tflite_bytes(tmp_dir))
+        _replace_dir(tmp_dir, export_dir)
+        if cfg.export.tflite:
+            tf.io.gfile.rename(tmp_tflite, tflite_path, overwrite=True)
+    finally:
+        for leftover in (tmp_dir, tmp_tflite):
+            if tf.io.gfile.isdir(leftover):
+                tf.io.gfile.rmtree(leftover)
+            elif tf.io.gfile.exists(leftover):
+                tf.io.gfile.remove(leftover)
+    log(f"exported {checkpoint} to {export_dir} (signatures {', '.join(SIGNATURES)}: raw "
+        f"0..255 pixels [batch, {', '.join(map(str, spec.image_shape))}] -> probabilities)"
+        + (f" and {tflite_path}" if cfg.export.tflite else ""))
+    return export_dir

@@ -1,0 +1,29 @@
+"""Studies that check the method's claims on our own runs: performance disturbance (`pd`) and
+rank correlation (`rank`). `run_study(cfg)` is what `di-nas-study` calls; each study module is
+imported only when it runs."""
+
+from __future__ import annotations
+
+import importlib
+
+from di_nas.errors import UserError
+
+_STUDIES = {"pd": ("di_nas.studies.pd", "run_pd_study"),
+            "rank": ("di_nas.studies.rank", "run_rank_study")}
+
+
+def run_study(cfg) -> dict:
+    """Runs the study `cfg.study.name` on `cfg.data` and returns its result dict."""
+    name = cfg.study.name
+    if name not in _STUDIES:
+        raise UserError(f"study.name={name!r} is not known: use one of {', '.join(_STUDIES)}")
+    module, function = _STUDIES[name]
+    try:
+        job = getattr(importlib.import_module(module), function)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise UserError(f"the {name} study is not available in this version") from None
+    from di_nas.data import load_source
+
+    return job(cfg, load_source(cfg.data, seed=cfg.seed))

@@ -1,0 +1,290 @@
+"""The performance-disturbance (PD) study: does DI keep A's accuracy while B trains?
+
+1. Warm up a supernet (`cfg.space`) with uniformly sampled architectures and plain weight
+   sharing (`study.warmup_steps`, cosine learning rate); momentum is then cleared.
+2. Draw `study.pairs` random pairs (A, B) that share a searched op weight.
+3. For each method, from the warmed-up weights for every pair and with the same batches: reset
+   `P`, train A for `study.steps` steps, evaluate A on search-valid, train B for `study.steps`
+   steps, evaluate A again (`di_nas.disturbance.measure_disturbance`). Pairs use a constant
+   learning rate, `optim.learning_rate`.
+   Methods: `plain` weight sharing, `di` (`cfg.di`, enabled whatever `--di` says) and
+   `plain_matched`: plain with the learning rate lowered until B's accuracy gain matches DI's
+   (geometric bisection on the first few pairs), so DI is not credited for merely learning less.
+4. Write `<output_dir>/pd.json`, `pd.png` and `pd.md` (chief only, atomically) and print the
+   headline figures.
+
+`P` is reset at the start of every pair (this study's reading of `di.reset`): it protects the
+inputs of A, then of B itself, exactly as in a search whose reset interval spans both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from di_nas import disturbance
+from di_nas.search_space import get_space
+from di_nas.supernet import build_supernet
+from di_nas.supernet.steps import SharedWeightTrainer
+
+CALIBRATION_PAIRS = 4
+BISECTION_ROUNDS = 4
+LR_FLOOR = 0.02  # The matched rate is searched in [LR_FLOOR * lr, lr].
+MAX_EVAL_EXAMPLES = 5000
+METHODS = ("plain", "di", "plain_matched")
+
+
+class StudyTrainer(SharedWeightTrainer):
+    """A `SharedWeightTrainer` whose learning rate is a variable the study sets between steps
+    (one trace serves the warm-up schedule and every rate the bisection tries)."""
+
+    def __init__(self, supernet, optim_cfg, di_cfg=None, total_steps: int = 1000):
+        super().__init__(supernet, optim_cfg, di_cfg, total_steps)
+        self.lr = tf.Variable(float(optim_cfg.learning_rate), trainable=False, name="lr")
+
+    def learning_rate(self):
+        return self.lr
+
+
+def _strategy(cfg):
+    try:
+        from di_nas.distribute import get_strategy
+    except ImportError:
+        return tf.distribute.get_strategy()
+    return get_strategy(cfg.distribute)
+
+
+def _is_chief(strategy) -> bool:
+    try:
+        from di_nas.distribute import is_chief
+    except ImportError:
+        return True
+    return is_chief(strategy)
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _eval_batches(cfg, source, replicas: int) -> list:
+    """Search-valid batches (at most MAX_EVAL_EXAMPLES), each a multiple of `replicas` long."""
+    from di_nas.data import make_dataset
+
+    ds = make_dataset(source, "valid", cfg.data.eval_batch_size, training=False, cfg=cfg.data,
+                      seed=cfg.seed)
+    batches = []
+    for images, labels in ds.take(max(1, MAX_EVAL_EXAMPLES // cfg.data.eval_batch_size)):
+        keep = (int(images.shape[0]) // replicas) * replicas
+        if keep:
+            batches.append((images.numpy()[:keep], labels.numpy()[:keep]))
+    return batches
+
+
+def _pair_batches(cfg, source, pair: int, steps: int):
+    """The `2 * steps` training batches of one pair: the same for every method."""
+    from di_nas.data import make_dataset
+
+    ds = make_dataset(source, "train", cfg.data.batch_size, training=True, cfg=cfg.data,
+                      seed=cfg.seed * 1000 + pair + 1)
+    return ds.take(2 * steps).as_numpy_iterator()
+
+
+def sample_pairs(space, num_pairs: int, rng: np.random.Generator, max_tries: int = 10000):
+    """`num_pairs` pairs of distinct architectures that share a searched op weight."""
+    pairs = []
+    for _ in range(max_tries):
+        if len(pairs) == num_pairs:
+            break
+        a, b = space.sample(rng), space.sample(rng)
+        if a != b and disturbance.shares_ops(a, b):
+            pairs.append((a, b))
+    if len(pairs) < num_pairs:
+        raise RuntimeError(f"found only {len(pairs)} of {num_pairs} pairs sharing ops")
+    return pairs
+
+
+def warm_up(trainer, cfg, source, space, steps: int, rng: np.random.Generator) -> None:
+    """`steps` plain steps on uniformly sampled architectures, cosine learning rate."""
+    from di_nas import optim
+    from di_nas.data import make_dataset
+
+    if not steps:
+        return
+    batches = make_dataset(source, "train", cfg.data.batch_size, training=True, cfg=cfg.data,
+                           seed=cfg.seed).as_numpy_iterator()
+    c = cfg.optim
+    for step in tqdm(range(steps), desc="pd warm-up", leave=False, mininterval=2.0):
+        trainer.lr.assign(float(optim.cosine_lr(step, steps, c.learning_rate,
+                                                c.learning_rate_min)))
+        disturbance.train_arch(trainer, space.sample(rng), batches, 1)
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means and standard deviations of the per-pair measurements."""
+    out = {}
+    for key in ("pd_acc", "pd_loss", "b_gain", "a_acc_before", "b_acc_after"):
+        values = np.array([r[key] for r in rows], np.float64)
+        out[f"{key}_mean"] = float(values.mean())
+        out[f"{key}_std"] = float(values.std())
+    return out
+
+
+class _Runner:
+    """Runs pairs for a method from the warmed-up snapshot."""
+
+    def __init__(self, cfg, source, pairs, snap, eval_batches, bar):
+        self.cfg, self.source, self.pairs = cfg, source, pairs
+        self.snap, self.eval_batches, self.bar = snap, eval_batches, bar
+
+    def run(self, trainer, lr: float, indices) -> list[dict]:
+        rows = []
+        steps = self.cfg.study.steps
+        for i in indices:
+            a, b = self.pairs[i]
+            disturbance.restore(trainer, self.snap)
+            trainer.lr.assign(lr)
+            batches = _pair_batches(self.cfg, self.source, i, steps)
+            rows.append(disturbance.measure_disturbance(
+                trainer, a, b, batches, self.eval_batches, steps, reset_projectors=True))
+            self.bar.update(1)
+        return rows
+
+
+def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
+                        rounds: int = BISECTION_ROUNDS) -> tuple[float, list]:
+    """The largest tried rate in `[LR_FLOOR * lr, lr]` whose mean B gain is <= `target_gain`
+    (geometric bisection; B's gain grows with the rate)."""
+    lo, hi = LR_FLOOR * lr, lr
+    tried = []
+    best = lo
+    for _ in range(rounds):
+        mid = float(np.sqrt(lo * hi))
+        gain = float(np.mean([r["b_gain"] for r in runner.run(trainer, mid, indices)]))
+        tried.append({"lr": mid, "b_gain_mean": gain})
+        if gain > target_gain:
+            hi = mid
+        else:
+            lo = best = mid
+    return best, tried
+
+
+def run_pd_study(cfg, source) -> dict:
+    """Runs the PD study (see the module docstring); returns what `pd.json` holds."""
+    start = time.time()
+    study = cfg.study
+    space = get_space(cfg.space.name)
+    rng = np.random.default_rng(cfg.seed)
+    di_cfg = dataclasses.replace(cfg.di, enabled=True)
+    strategy = _strategy(cfg)
+    with strategy.scope():
+        supernet = build_supernet(cfg.space.name, source.num_classes, source.image_shape,
+                                  cfg.space, seed=cfg.seed)
+        plain = StudyTrainer(supernet, cfg.optim, None, max(study.warmup_steps, 1))
+        di = StudyTrainer(supernet, cfg.optim, di_cfg, max(study.warmup_steps, 1))
+        eval_batches = _eval_batches(cfg, source, strategy.num_replicas_in_sync)
+        warm_up(plain, cfg, source, space, study.warmup_steps, rng)
+        for var in plain.momentum.values():
+            var.assign(tf.zeros_like(var))
+        snap = disturbance.snapshot(plain)
+        pairs = sample_pairs(space, study.pairs, rng)
+        n_cal = min(CALIBRATION_PAIRS, study.pairs)
+        total = 3 * study.pairs + BISECTION_ROUNDS * n_cal
+        lr = float(cfg.optim.learning_rate)
+        with tqdm(total=total, desc="pd pairs", unit="pair", mininterval=2.0) as bar:
+            runner = _Runner(cfg, source, pairs, snap, eval_batches, bar)
+            all_pairs = range(study.pairs)
+            rows = {"plain": runner.run(plain, lr, all_pairs),
+                    "di": runner.run(di, lr, all_pairs)}
+            target = float(np.mean([r["b_gain"] for r in rows["di"][:n_cal]]))
+            plain_cal = float(np.mean([r["b_gain"] for r in rows["plain"][:n_cal]]))
+            if plain_cal <= target:  # Plain learns no more than DI: nothing to lower.
+                matched_lr, tried = lr, []
+                rows["plain_matched"] = rows["plain"]
+                bar.update(study.pairs + BISECTION_ROUNDS * n_cal)
+            else:
+                matched_lr, tried = match_learning_rate(runner, plain, lr, target, range(n_cal))
+                rows["plain_matched"] = runner.run(plain, matched_lr, all_pairs)
+    result = {
+        "plain": summarize(rows["plain"]),
+        "di": summarize(rows["di"]),
+        "plain_matched": {**summarize(rows["plain_matched"]), "lr": matched_lr},
+        "pairs": study.pairs,
+        "steps": study.steps,
+        "warmup_steps": study.warmup_steps,
+        "dataset": source.name,
+        "seed": cfg.seed,
+        "lr": lr,
+        "lr_search": tried,
+        "space": dataclasses.asdict(cfg.space),
+        "di_config": dataclasses.asdict(di_cfg),
+        "archs": [[list(a.values), list(b.values)] for a, b in pairs],
+        "per_pair": rows,
+        "seconds": time.time() - start,
+    }
+    if _is_chief(strategy):
+        write_outputs(result, cfg.output_dir)
+    print_headline(result, cfg.output_dir)
+    return result
+
+
+def write_outputs(result: dict, output_dir: str) -> None:
+    """`pd.json`, `pd.png` and `pd.md` under `output_dir`, each written atomically."""
+    import json
+
+    from di_nas.studies import plots
+
+    tf.io.gfile.makedirs(output_dir)
+    _write_text(os.path.join(output_dir, "pd.json"), json.dumps(result, indent=2) + "\n")
+    plots.plot_pd(result, os.path.join(output_dir, "pd.png"))
+    _write_text(os.path.join(output_dir, "pd.md"), markdown(result))
+
+
+def markdown(result: dict) -> str:
+    """A short report: the table of means and what the figures mean."""
+    lines = [
+        f"# Performance disturbance on {result['dataset']}",
+        "",
+        f"{result['pairs']} random pairs (A, B) sharing ops; A and then B trained "
+        f"{result['steps']} steps each from the same warmed-up supernet "
+        f"({result['warmup_steps']} steps); search-valid accuracy of A before and after B.",
+        "",
+        "| method | lr | PD acc (mean +- std) | PD loss (mean) | B acc gain (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    for method in METHODS:
+        s = result[method]
+        lr = s.get("lr", result["lr"])
+        lines.append(f"| {method} | {lr:.4g} | {s['pd_acc_mean']:.4f} +- {s['pd_acc_std']:.4f} "
+                     f"| {s['pd_loss_mean']:.4f} | {s['b_gain_mean']:.4f} |")
+    plain, di = result["plain"], result["di"]
+    ratio = di["pd_acc_mean"] / plain["pd_acc_mean"] if plain["pd_acc_mean"] else float("nan")
+    keep = di["b_gain_mean"] / plain["b_gain_mean"] if plain["b_gain_mean"] else float("nan")
+    lines += [
+        "",
+        f"DI's mean accuracy drop is {ratio:.2f}x plain's; B keeps {keep:.2f} of plain's gain.",
+        f"DI: beta={result['di_config']['beta']}, scale_beta={result['di_config']['scale_beta']}"
+        f", P reset at the start of every pair. Seed {result['seed']}, "
+        f"{result['seconds']:.0f}s.",
+        "",
+        "![PD per pair](pd.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def print_headline(result: dict, output_dir: str) -> None:
+    for method in METHODS:
+        s = result[method]
+        print(f"pd {method:13s} lr={s.get('lr', result['lr']):.4g}: "
+              f"A acc drop {s['pd_acc_mean']:.4f} +- {s['pd_acc_std']:.4f}, "
+              f"loss +{s['pd_loss_mean']:.4f}, B gain {s['b_gain_mean']:.4f}", flush=True)
+    print(f"pd: {result['pairs']} pairs x {result['steps']} steps in {result['seconds']:.0f}s; "
+          f"wrote {os.path.join(output_dir, 'pd.json')}", flush=True)

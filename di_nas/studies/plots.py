@@ -1,0 +1,57 @@
+"""Figures of the studies (matplotlib, Agg backend, files only; no study logic here)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+COLORS = {"plain": "tab:red", "di": "tab:blue", "plain_matched": "tab:orange"}
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, plt.subplots(*args, **kwargs)
+
+
+def save_atomic(fig, path: str) -> None:
+    """Saves `fig` next to `path` and renames it over `path` (readers never see half a file)."""
+    import tensorflow as tf
+
+    tmp = f"{path}.tmp"
+    fmt = os.path.splitext(path)[1].lstrip(".") or "png"
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def plot_pd(result: dict, path: str) -> None:
+    """Per-pair accuracy drop of A (left) and accuracy gain of B (right), one bar per method."""
+    plt, (fig, axes) = _figure(1, 2, figsize=(11, 3.8))
+    methods = [m for m in ("plain", "di", "plain_matched") if m in result["per_pair"]]
+    n = result["pairs"]
+    x = np.arange(n)
+    width = 0.8 / len(methods)
+    for ax, key, title in ((axes[0], "pd_acc", "A's accuracy drop after training B"),
+                           (axes[1], "b_gain", "B's accuracy gain")):
+        for i, method in enumerate(methods):
+            values = [r[key] for r in result["per_pair"][method]]
+            lr = result[method].get("lr", result.get("lr"))
+            label = f"{method} (mean {np.mean(values):.3f}, lr {lr:.3g})"
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, values, width, label=label,
+                   color=COLORS.get(method))
+            ax.axhline(np.mean(values), color=COLORS.get(method), lw=1, ls="--")
+        ax.axhline(0.0, color="black", lw=0.6)
+        ax.set_title(title)
+        ax.set_xlabel("pair")
+        ax.set_xticks(x[:: max(1, n // 10)])
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("accuracy")
+    fig.suptitle(f"Performance disturbance, {result['dataset']}: {n} pairs, "
+                 f"{result['steps']} steps each")
+    save_atomic(fig, path)
+    plt.close(fig)

@@ -1,0 +1,146 @@
+"""The NAS-Bench-201 supernet (Dong & Yang, 2020): the benchmark's macro net over one shared cell.
+
+Stem conv3x3 + BN, three stages of `num_cells` cells with a residual reduction block between
+stages (ReLU-conv3x3/2-BN, ReLU-conv3x3-BN, shortcut avgpool 2x2/2 + conv1x1), then
+BN-ReLU-global pool-dense. Every cell follows the same 6 edge decisions; each edge is one
+`tf.switch_case` over the 5 candidate ops, so only the sampled op runs and one trace serves
+every architecture. The conv ops (ReLU-conv-BN) own their kernels per (cell, edge, op) and are
+active only when their edge takes them. Edge inputs are fixed (node j reads every node i < j),
+so sites have one row each.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+from di_nas.search_space import nb201 as space_lib
+from di_nas.supernet import banks as B
+from di_nas.supernet import functional as F
+from di_nas.supernet.base import Supernet
+from di_nas.supernet.layout import nb201_stages
+
+CONV_OPS = {2: 1, 3: 3}  # Op index -> kernel size (conv_1x1, conv_3x3).
+NONE, SKIP, AVG_POOL = 0, 1, 4
+
+
+def edge_op_name(layer: int, edge: int, op: int) -> str:
+    """Site/layer prefix of conv op `op` on `edge` of the cell at `layer`."""
+    return f"L{layer}-e{edge}-{space_lib.OPS[op].replace('_', '')}"
+
+
+class Nb201Supernet(Supernet):
+    """Supernet over `nb201`; 3 stages of `num_cells` cells at `filters`, 2x, 4x channels."""
+
+    space_name = "nb201"
+
+    def __init__(self, num_classes, image_shape, num_cells: int = 5, filters: int = 16,
+                 seed: int = 0, **kwargs):
+        self.num_cells = num_cells
+        self.filters = filters
+        self.layers_plan = nb201_stages(num_cells, filters)
+        super().__init__(num_classes, image_shape, seed=seed, **kwargs)
+
+    # Declaration -----------------------------------------------------------------------------
+
+    def _declare(self):
+        c = self.filters
+        self.site("stem-kernel", B.CONV, (3, 3, self.image_shape[-1], c))
+        self._bn_sites("stem-bn", c)
+        for plan in self.layers_plan:
+            if plan.reduction:
+                name = f"L{plan.index}-res"
+                self.site(f"{name}-a-kernel", B.CONV, (3, 3, c, plan.channels))
+                self._bn_sites(f"{name}-a-bn", plan.channels)
+                self.site(f"{name}-b-kernel", B.CONV, (3, 3, plan.channels, plan.channels))
+                self._bn_sites(f"{name}-b-bn", plan.channels)
+                self.site(f"{name}-short-kernel", B.CONV, (1, 1, c, plan.channels))
+                c = plan.channels
+                continue
+            for edge in range(len(space_lib.EDGES)):
+                for op, k in CONV_OPS.items():
+                    name = edge_op_name(plan.index, edge, op)
+                    self.site(f"{name}-kernel", B.CONV, (k, k, c, c), op_pos=edge, op_value=op)
+                    self._bn_sites(f"{name}-bn", c, op_pos=edge, op_value=op)
+        self._bn_sites("head-bn", c)
+        self.site("head-kernel", B.DENSE, (c, self.num_classes))
+        self.site("head-bias", B.VECTOR_ZEROS, (self.num_classes,))
+
+    def _bn_sites(self, name, c, **placement):
+        self.site(f"{name}-gamma", B.VECTOR_ONES, (c,), **placement)
+        self.site(f"{name}-beta", B.VECTOR_ZEROS, (c,), **placement)
+
+    # Forward ---------------------------------------------------------------------------------
+
+    def _bn(self, rec, name, x):
+        return F.batch_norm(x, self.w(rec, f"{name}-gamma"), self.w(rec, f"{name}-beta"))
+
+    def _conv(self, rec, inputs, name, x, kernel_size=1, strides=1):
+        self.note_input(rec, f"{name}-kernel", inputs.conv(x, kernel_size, strides))
+        return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
+
+    def _forward(self, images, arch, rec, inputs):
+        x = self._bn(rec, "stem-bn", self._conv(rec, inputs, "stem", images, 3))
+        for plan in self.layers_plan:
+            if plan.reduction:
+                x = self._residual(rec, inputs, f"L{plan.index}-res", x)
+            else:
+                x = self._cell(rec, inputs, arch, plan.index, x)
+        h = tf.nn.relu(self._bn(rec, "head-bn", x))
+        h = tf.reduce_mean(h, axis=[1, 2])
+        self.note_input(rec, "head-kernel", inputs.dense(h))
+        return tf.matmul(h, self.w(rec, "head-kernel")) + self.w(rec, "head-bias")
+
+    def _residual(self, rec, inputs, name, x):
+        a = self._bn(rec, f"{name}-a-bn",
+                     self._conv(rec, inputs, f"{name}-a", tf.nn.relu(x), 3, 2))
+        b = self._bn(rec, f"{name}-b-bn",
+                     self._conv(rec, inputs, f"{name}-b", tf.nn.relu(a), 3))
+        short = tf.nn.avg_pool2d(x, 2, 2, "SAME")
+        return self._conv(rec, inputs, f"{name}-short", short) + b
+
+    def _cell(self, rec, inputs, arch, layer, x):
+        nodes = [x]
+        for dst in range(1, space_lib.NUM_NODES):
+            total = 0.0
+            for edge, (src, d) in enumerate(space_lib.EDGES):
+                if d == dst:
+                    total += self._edge(rec, inputs, arch[edge], nodes[src], layer, edge)
+            nodes.append(total)
+        return nodes[-1]
+
+    def _edge(self, rec, inputs, op, h, layer, edge):
+        """One edge: a switch over the candidate ops; returns its output."""
+        stat_names = [f"{edge_op_name(layer, edge, o)}-kernel" for o in CONV_OPS]
+
+        def branch(o):
+            stats = {}
+            if o in CONV_OPS:
+                name = edge_op_name(layer, edge, o)
+                r = tf.nn.relu(h)
+                stats[f"{name}-kernel"] = inputs.conv(r, CONV_OPS[o])
+                out = self._bn(rec, f"{name}-bn", F.conv(r, self.w(rec, f"{name}-kernel")))
+            elif o == AVG_POOL:
+                out = tf.nn.avg_pool2d(h, 3, 1, "SAME")
+            elif o == SKIP:
+                out = tf.identity(h)
+            else:
+                out = tf.zeros_like(h)
+            if not inputs.enabled:
+                return out
+            flat = [stats[n] if n in stats else tf.zeros(self._input_shape(n, inputs))
+                    for n in stat_names]
+            return (out, *flat)
+
+        result = tf.switch_case(op, [functools.partial(branch, o)
+                                     for o in range(len(space_lib.OPS))])
+        if not inputs.enabled:
+            return result
+        for name, x_mean in zip(stat_names, result[1:]):
+            self.note_input(rec, name, x_mean)
+        return result[0]
+
+    def _input_shape(self, name, inputs):
+        bank = self.sites[name][0]
+        return (inputs.groups, *B.input_shape(bank))

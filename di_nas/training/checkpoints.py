@@ -1,0 +1,119 @@
+"""Atomic, resumable checkpoints and atomic file writes under a job's ``--output_dir``.
+
+``CheckpointKeeper`` wraps ``tf.train.Checkpoint`` + ``tf.train.CheckpointManager``. A save
+writes the new checkpoint's files first and only then replaces the small ``checkpoint`` state
+file (atomically, write-to-temp + rename), and deletes old checkpoints last; so a job killed at
+any moment of a save still restores the previous checkpoint (tests/test_final.py checks this).
+
+This module is generic: it knows nothing of models, epochs or what the trackables are, and it
+must not build models or datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import tensorflow as tf
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    The text goes to a unique temporary file next to ``path`` which is then renamed over it.
+    """
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with tf.io.gfile.GFile(tmp, "w") as f:
+            f.write(text)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
+
+
+def atomic_write_json(path: str, value: Any) -> None:
+    """``atomic_write_text`` of ``value`` as indented, key-sorted JSON."""
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str) -> Any | None:
+    """The decoded JSON file at ``path``, or None when there is no such file."""
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+class CheckpointKeeper:
+    """Saves and restores a fixed set of trackables in one directory.
+
+    Example::
+
+        keeper = CheckpointKeeper(os.path.join(output_dir, "checkpoints"),
+                                  model=model, optimizer=optimizer, epoch=epoch_var)
+        if keeper.restore_latest():
+            ...  # resume after epoch_var
+        for epoch in ...:
+            ...
+            epoch_var.assign(epoch)
+            keeper.save(epoch)
+
+    Optimizers with lazily created slots (Keras 3) must be built before ``restore_latest`` so
+    every variable exists when the checkpoint is read.
+    """
+
+    def __init__(self, directory: str, max_to_keep: int = 2, **trackables: Any):
+        if not trackables:
+            raise ValueError("CheckpointKeeper needs at least one trackable")
+        self.directory = directory
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                                  max_to_keep=max_to_keep,
+                                                  checkpoint_name="ckpt")
+
+    @property
+    def latest(self) -> str | None:
+        """Path prefix of the newest complete checkpoint, or None."""
+        return self.manager.latest_checkpoint
+
+    def restore_latest(self) -> bool:
+        """Restores the newest complete checkpoint; False (nothing changed) when there is none.
+
+        Every saved value must find its variable (a checkpoint of another network is an
+        error), while trackables added since the save may stay at their initial values.
+        """
+        path = self.latest
+        if path is None:
+            return False
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        return True
+
+    def save(self, number: int) -> str:
+        """Writes checkpoint ``number`` (e.g. the epoch just finished); returns its prefix."""
+        tf.io.gfile.makedirs(self.directory)
+        return self.manager.save(checkpoint_number=int(number))
+
+
+def latest_checkpoint(directory: str) -> str | None:
+    """The newest complete checkpoint in ``directory`` (None if none), without building anything."""
+    if not tf.io.gfile.isdir(directory):
+        return None
+    return tf.train.latest_checkpoint(directory)
+
+
+def restore_partial(path: str, **trackables: Any) -> None:
+    """Restores only ``trackables`` from checkpoint ``path`` (e.g. a model without its optimizer).
+
+    Raises:
+        AssertionError: a variable of ``trackables`` is missing from the checkpoint.
+    """
+    status = tf.train.Checkpoint(**trackables).restore(path)
+    status.expect_partial()  # the optimizer and counters in the file are not wanted here
+    status.assert_existing_objects_matched()
+
+
+def checkpoint_number(path: str) -> int:
+    """The number ``N`` of a ``.../ckpt-N`` prefix."""
+    return int(path.rsplit("-", 1)[1])

@@ -1,0 +1,371 @@
+"""Final training: one architecture trained from scratch, then evaluated on the test split.
+
+``run_final_training(cfg)`` builds the child network at the final depth and width
+(``cfg.final``), trains it on the whole training split (search-train + search-valid) with a
+custom loop under the current ``tf.distribute`` strategy (SGD with momentum, cosine learning
+rate, weight decay, label smoothing, gradient clipping, optional auxiliary head and drop path),
+checkpoints every epoch and resumes, and writes under ``cfg.output_dir``::
+
+    architecture.json        the architecture trained (a copy of --architecture)
+    final_run.json           what the network is (ModelSpec) and the settings that trained it
+    checkpoints/final/       model, optimizer, epoch counter, train time (every epoch)
+    tensorboard/final/       per-epoch summaries
+    metrics.json             test_accuracy, test_loss, params, epochs, train_seconds, ...
+
+The data order of epoch ``e`` depends only on ``(seed, e)``, so the checkpointed epoch counter
+is the data position: a killed run restarts its unfinished epoch with the same batches.
+
+This module must not define flags or parse the command line (``di_nas.cli.train`` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from di_nas import child as child_lib
+from di_nas import data as data_lib
+from di_nas.config import Config
+from di_nas.errors import UserError
+from di_nas.search_space import Architecture, get_space, load_architecture
+from di_nas.training import checkpoints, progress
+
+ARCHITECTURE_FILE = "architecture.json"
+RUN_FILE = "final_run.json"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = os.path.join("checkpoints", "final")
+TENSORBOARD_DIR = os.path.join("tensorboard", "final")
+SEARCH_ARCHITECTURE_FILE = "best_architecture.json"  # written by di-nas-search
+STEPS_PER_LOOP = 10  # steps run inside one tf.function call (one progress-bar update)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the trained network and feed it raw pixels (export)."""
+
+    space: str
+    values: tuple[int, ...]
+    num_classes: int
+    image_shape: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_layers: int
+    filters: int
+    stem_multiplier: int
+    auxiliary: bool
+    drop_path: float
+    dataset: str
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
+        tuples = {"values", "image_shape", "mean", "std"}
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
+
+    def architecture(self) -> Architecture:
+        return get_space(self.space).architecture(self.values)
+
+    def build(self) -> keras.Model:
+        """The child network; returns ``[logits, aux_logits]`` when ``auxiliary``."""
+        return child_lib.build_child(
+            self.architecture(), self.num_classes, self.image_shape, self.num_layers,
+            self.filters, self.stem_multiplier, auxiliary=self.auxiliary,
+            drop_path=self.drop_path)
+
+
+def main_logits(outputs):
+    """The main head's logits of a child's output (drops the auxiliary logits)."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def count_params(model: keras.Model) -> int:
+    """Trainable parameters of the inference network (the auxiliary head is not counted)."""
+    return int(sum(np.prod(w.shape) for layer in model.layers if not layer.name.startswith("aux-")
+                   for w in layer.trainable_weights))
+
+
+def load_trained(output_dir: str) -> tuple[keras.Model, ModelSpec, str]:
+    """The network ``di-nas-train`` trained in ``output_dir``: ``(model, spec, checkpoint)``.
+
+    Raises:
+        UserError: ``output_dir`` holds no trained network.
+    """
+    run = checkpoints.read_json(os.path.join(output_dir, RUN_FILE))
+    path = checkpoints.latest_checkpoint(os.path.join(output_dir, CHECKPOINT_DIR))
+    if run is None or path is None:
+        raise UserError(f"no trained model in {output_dir}: run di-nas-train "
+                        f"--architecture=PATH --output_dir={output_dir} first")
+    spec = ModelSpec.from_dict(run["model"])
+    model = spec.build()
+    checkpoints.restore_partial(path, model=model)
+    return model, spec, path
+
+
+def _architecture_path(cfg: Config) -> str:
+    if cfg.final.architecture:
+        return cfg.final.architecture
+    for name in (ARCHITECTURE_FILE, SEARCH_ARCHITECTURE_FILE):  # a resumed run, then a search
+        path = os.path.join(cfg.output_dir, name)
+        if tf.io.gfile.exists(path):
+            return path
+    raise UserError(f"no architecture given and none in {cfg.output_dir}: pass "
+                    "--architecture=SEARCH_DIR/best_architecture.json (di-nas-search writes it "
+                    "into its --output_dir)")
+
+
+def _run_record(cfg: Config, spec: ModelSpec) -> dict[str, Any]:
+    """What defines this training: a directory trained otherwise must not be resumed."""
+    final = dataclasses.asdict(cfg.final)
+    del final["architecture"]  # the path does not matter, the architecture (in spec) does
+    data = dataclasses.asdict(cfg.data)
+    for name in ("data_dir", "download", "eval_batch_size", "valid_fraction"):
+        del data[name]
+    return {"model": dataclasses.asdict(spec), "final": final, "data": data, "seed": cfg.seed}
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new))
+                for d in _differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def _check_same_run(path: str, record: dict[str, Any]) -> None:
+    """Refuses to resume a directory that another final training wrote."""
+    old = checkpoints.read_json(path)
+    if old is None:
+        return
+    changed = _differences(old, json.loads(json.dumps(record)))  # tuples -> lists
+    if changed:
+        raise UserError(f"{os.path.dirname(path) or '.'} holds a final training with other "
+                        f"settings ({', '.join(changed[:4])} differ): use another --output_dir")
+
+
+def _strategy(cfg: Config) -> tf.distribute.Strategy:
+    try:
+        from di_nas import distribute
+    except ModuleNotFoundError as e:
+        if e.name != "di_nas.distribute":
+            raise
+        if cfg.distribute.strategy != "default":
+            raise UserError(f"--strategy={cfg.distribute.strategy} is not available in this "
+                            "version: use --strategy=default") from None
+        return tf.distribute.get_strategy()
+    return distribute.get_strategy(cfg.distribute)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+def make_train_loop(model, optimizer, cfg: Config, num_classes: int):
+    """A ``tf.function`` ``(iterator, steps) -> (loss_sum, correct, count)`` of SGD steps.
+
+    Must be called inside the strategy's scope. The per-replica step is separate from the loop
+    (Orbit style); the learning rate is the optimizer's schedule, so nothing retraces.
+    """
+    strategy = tf.distribute.get_strategy()
+    final = cfg.final
+    global_batch = final.batch_size
+    replicas = strategy.num_replicas_in_sync
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=final.label_smoothing, reduction=None)
+    variables = model.trainable_variables
+
+    def replica_step(images, labels):
+        onehot = tf.one_hot(labels, num_classes)
+        with tf.GradientTape() as tape:
+            outputs = model(images, training=True)
+            logits = main_logits(outputs)
+            per_example = smoothed(onehot, logits)
+            total = per_example
+            if isinstance(outputs, (list, tuple)):
+                total = per_example + final.auxiliary_weight * smoothed(onehot, outputs[1])
+            loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
+        grads = tape.gradient(loss, variables)
+        if final.grad_clip_norm:
+            # Clip the norm of the global gradient (the sum over replicas), not per replica;
+            # the optimizer then sums the scaled per-replica gradients itself.
+            summed = grads
+            if replicas > 1:
+                summed = tf.distribute.get_replica_context().all_reduce("sum", grads)
+            norm = tf.linalg.global_norm(summed)
+            scale = tf.minimum(1.0, final.grad_clip_norm / tf.maximum(norm, 1e-12))
+            grads = [g * scale for g in grads]
+        # Coupled L2 decay after clipping (PyTorch SGD, as DARTS/ENAS); / replicas because the
+        # optimizer sums the replicas' gradients.
+        grads = [g + (final.weight_decay / replicas) * v for g, v in zip(grads, variables)]
+        optimizer.apply(grads, variables)
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
+        count = tf.cast(tf.shape(labels)[0], tf.float32)
+        return tf.reduce_sum(per_example), correct, count
+
+    replica_step = tf.function(replica_step, jit_compile=cfg.distribute.jit_compile or None)
+
+    @tf.function
+    def train_loop(iterator, steps):
+        loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        for _ in tf.range(steps):
+            out = strategy.run(replica_step, args=next(iterator))
+            loss_sum += strategy.reduce("sum", out[0], axis=None)
+            correct += strategy.reduce("sum", out[1], axis=None)
+            count += strategy.reduce("sum", out[2], axis=None)
+        return loss_sum, correct, count
+
+    return train_loop
+
+
+def evaluate(model, dataset: tf.data.Dataset) -> dict[str, float]:
+    """``{"loss", "accuracy"}`` of ``model`` over a batched dataset (inside the scope)."""
+    strategy = tf.distribute.get_strategy()
+    distributed = strategy.experimental_distribute_dataset(dataset)
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+
+    def replica_step(images, labels):
+        logits = main_logits(model(images, training=False))
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return (tf.reduce_sum(plain(labels, logits)),
+                tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32)),
+                tf.cast(tf.shape(labels)[0], tf.float32))
+
+    @tf.function
+    def eval_loop():
+        loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        for images, labels in distributed:
+            out = strategy.run(replica_step, args=(images, labels))
+            loss_sum += strategy.reduce("sum", out[0], axis=None)
+            correct += strategy.reduce("sum", out[1], axis=None)
+            count += strategy.reduce("sum", out[2], axis=None)
+        return loss_sum, correct, count
+
+    loss_sum, correct, count = (float(t) for t in eval_loop())
+    return {"loss": loss_sum / max(count, 1.0), "accuracy": correct / max(count, 1.0)}
+
+
+def run_final_training(cfg: Config) -> dict[str, Any]:
+    """Trains (or resumes, or just reports) the final network; returns the metrics."""
+    out = cfg.output_dir
+    arch_path = _architecture_path(cfg)
+    arch = load_architecture(arch_path)
+    final = cfg.final
+    if arch.space_name != "enas_micro" and (final.auxiliary_weight or final.drop_path):
+        raise UserError(f"--auxiliary_weight and --drop_path are for enas_micro architectures; "
+                        f"{arch_path} is {arch.space_name}: set both to 0")
+    source = data_lib.load_source(cfg.data, cfg.seed)
+    steps_per_epoch = source.size("train_full") // final.batch_size
+    if steps_per_epoch < 1:
+        raise UserError(f"--final_batch_size={final.batch_size} exceeds the "
+                        f"{source.size('train_full')} training examples: use a smaller one")
+    spec = ModelSpec(
+        space=arch.space_name, values=arch.values, num_classes=source.num_classes,
+        image_shape=tuple(source.image_shape), mean=tuple(source.mean), std=tuple(source.std),
+        num_layers=final.num_layers, filters=final.filters,
+        stem_multiplier=cfg.space.stem_multiplier, auxiliary=final.auxiliary_weight > 0,
+        drop_path=final.drop_path, dataset=source.name)
+    record = _run_record(cfg, spec)
+    run_path = os.path.join(out, RUN_FILE)
+    _check_same_run(run_path, record)
+    metrics_path = os.path.join(out, METRICS_FILE)
+    metrics = checkpoints.read_json(metrics_path)
+    if metrics is not None and checkpoints.read_json(run_path) is not None:
+        progress.log(f"already trained: {metrics_path} (test_accuracy="
+                     f"{metrics['test_accuracy']:.4f}); use another --output_dir to retrain")
+        return metrics
+
+    tf.io.gfile.makedirs(out)
+    arch_copy = os.path.join(out, ARCHITECTURE_FILE)
+    if os.path.abspath(arch_path) != os.path.abspath(arch_copy):
+        checkpoints.atomic_write_text(arch_copy, arch.to_json() + "\n")
+    checkpoints.atomic_write_json(run_path, record)
+
+    with _strategy(cfg).scope():
+        keras.utils.set_random_seed(cfg.seed)
+        model = spec.build()
+        total_steps = final.epochs * steps_per_epoch
+        schedule = keras.optimizers.schedules.CosineDecay(
+            final.learning_rate, decay_steps=total_steps,
+            alpha=final.learning_rate_min / final.learning_rate)
+        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
+        optimizer.build(model.trainable_variables)  # slots must exist before a restore
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+        keeper = checkpoints.CheckpointKeeper(os.path.join(out, CHECKPOINT_DIR), model=model,
+                                              optimizer=optimizer, epoch=epoch_var,
+                                              train_seconds=seconds_var)
+        if keeper.restore_latest() and int(epoch_var) >= final.epochs:
+            progress.log(f"all {final.epochs} epochs trained ({keeper.latest}): evaluating")
+        elif keeper.latest:
+            progress.log(f"resuming from epoch {int(epoch_var) + 1} of {final.epochs} "
+                         f"({keeper.latest})")
+        else:
+            progress.log(f"training {arch} ({count_params(model):,} parameters) for "
+                         f"{final.epochs} epochs of {steps_per_epoch} steps")
+        train_loop = make_train_loop(model, optimizer, cfg, source.num_classes)
+        writer = tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR))
+        clock = progress.JobClock(final.epochs, done=int(epoch_var))
+        last = {}
+        for epoch in range(int(epoch_var) + 1, final.epochs + 1):
+            last = _train_epoch(cfg, source, model, optimizer, train_loop, epoch,
+                                steps_per_epoch)
+            seconds = last.pop("seconds")
+            seconds_var.assign_add(seconds)
+            epoch_var.assign(epoch)
+            keeper.save(epoch)
+            clock.epoch_done()
+            with writer.as_default(step=epoch):
+                for name, value in last.items():
+                    tf.summary.scalar(f"train/{name}", value)
+            progress.log(progress.epoch_line(epoch, final.epochs, last, seconds,
+                                             clock.eta_seconds()))
+
+        test = evaluate(model, data_lib.make_dataset(
+            source, "test", cfg.data.eval_batch_size, training=False, cfg=cfg.data,
+            seed=cfg.seed))
+    with writer.as_default(step=final.epochs):
+        tf.summary.scalar("test/accuracy", test["accuracy"])
+        tf.summary.scalar("test/loss", test["loss"])
+    writer.flush()
+    metrics = {
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        "params": count_params(model), "epochs": final.epochs,
+        "train_seconds": round(float(seconds_var), 2), "steps_per_epoch": steps_per_epoch,
+        "architecture": str(arch), "dataset": source.name, "num_test": source.num_test,
+        **{f"final_train_{k}": v for k, v in last.items()},
+    }
+    checkpoints.atomic_write_json(metrics_path, metrics)
+    progress.log(f"test_accuracy={test['accuracy']:.4f} test_loss={test['loss']:.4f} "
+                 f"params={metrics['params']:,} train time "
+                 f"{progress.format_seconds(metrics['train_seconds'])}: {metrics_path}")
+    return metrics
+
+
+def _train_epoch(cfg: Config, source, model, optimizer, train_loop, epoch: int,
+                 steps_per_epoch: int) -> dict[str, float]:
+    """One epoch of ``steps_per_epoch`` steps; returns loss, accuracy, lr and seconds."""
+    strategy = tf.distribute.get_strategy()
+    final = cfg.final
+    child_lib.set_drop_path_scale(model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
+    dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
+                                    cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch))
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    start = time.monotonic()
+    loss_sum = correct = count = 0.0
+    done = 0
+    with progress.EpochBar(epoch, final.epochs, steps_per_epoch) as bar:
+        while done < steps_per_epoch:
+            steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
+            out = train_loop(iterator, tf.constant(steps))
+            loss_sum, correct, count = (a + float(b) for a, b in
+                                        zip((loss_sum, correct, count), out))
+            done += steps
+            bar.update(steps, loss=loss_sum / count, accuracy=correct / count)
+    return {"loss": loss_sum / count, "accuracy": correct / count,
+            "learning_rate": float(optimizer.learning_rate),
+            "seconds": time.monotonic() - start}

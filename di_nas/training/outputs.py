@@ -1,0 +1,123 @@
+"""The search's `--output_dir`: validation, the configuration guard, and result files.
+
+Layout written by `di-nas-search` (chief only):
+  search_config.json       the configuration and its fingerprint (guards resuming)
+  checkpoints/             supernet, momentum, projectors, controller, counters
+  oracle/                  Keras Tuner oracle state + trials.jsonl (one line per trial)
+  tensorboard/search/      summaries
+  candidates.json          every derived candidate with its search-valid accuracy and loss
+  best_architecture.json   the best candidate (input to di-nas-train)
+  best_architecture.png    its cells, drawn
+  result.json              written last: marks the search as finished
+All JSON is written to a temporary file and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from di_nas.errors import UserError
+
+CONFIG_FILE = "search_config.json"
+RESULT_FILE = "result.json"
+
+
+def write_json(path: str, value) -> None:
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(value, indent=2) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_json(path: str):
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def prepare_output_dir(cfg) -> None:
+    """Creates `output_dir`, or refuses one written by a different configuration."""
+    out = cfg.output_dir
+    try:
+        tf.io.gfile.makedirs(out)
+        probe = os.path.join(out, ".write_test")
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("ok")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as e:
+        raise UserError(f"cannot write to --output_dir={out} ({type(e).__name__}): choose a "
+                        "writable directory") from None
+    path = os.path.join(out, CONFIG_FILE)
+    fingerprint = cfg.fingerprint()
+    if tf.io.gfile.exists(path):
+        try:
+            saved = read_json(path).get("fingerprint")
+        except (json.JSONDecodeError, AttributeError):
+            saved = None
+        if saved != fingerprint:
+            raise UserError(
+                f"--output_dir={out} holds a search with a different configuration "
+                f"(fingerprint {saved} != {fingerprint}): rerun with its original flags to "
+                "resume, or choose a new --output_dir")
+        return
+    write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
+
+
+def worker_path(output_dir: str, name: str, strategy) -> str:
+    """`output_dir/name` on the chief; a private temporary directory on other workers (they
+    must still write checkpoints in a multi-worker job, but their copies are thrown away)."""
+    from di_nas import distribute
+
+    if distribute.is_chief(strategy):
+        return os.path.join(output_dir, name)
+    return os.path.join(tempfile.mkdtemp(prefix="di_nas_worker_"), name)
+
+
+def show_progress() -> bool:
+    return sys.stderr.isatty() or os.environ.get("DI_NAS_PROGRESS") == "1"
+
+
+def read_result(output_dir: str):
+    path = os.path.join(output_dir, RESULT_FILE)
+    return read_json(path) if tf.io.gfile.exists(path) else None
+
+
+def write_result(cfg, space, candidates, chief: bool) -> dict:
+    """Writes candidates, the best architecture (JSON + PNG) and, last, result.json."""
+    out = cfg.output_dir
+    best = space.architecture(candidates[0]["values"])
+    result = {
+        "best_architecture": os.path.join(out, "best_architecture.json"),
+        "best": candidates[0],
+        "num_candidates": len(candidates),
+        "space": space.name,
+        "controller": cfg.controller.name,
+        "di": cfg.di.enabled,
+    }
+    if not chief:
+        return result
+    write_json(os.path.join(out, "candidates.json"), candidates)
+    best.save(os.path.join(out, "best_architecture.json"))
+    try:
+        from di_nas.search_space.render import render_architecture
+
+        render_architecture(best, os.path.join(out, "best_architecture.png"))
+        result["picture"] = os.path.join(out, "best_architecture.png")
+    except ImportError:  # Rendering is optional (matplotlib missing).
+        pass
+    write_json(os.path.join(out, RESULT_FILE), result)
+    return result
+
+
+def print_result(result: dict, output_dir: str) -> None:
+    best = result["best"]
+    print(f"best architecture (search-valid accuracy {best['accuracy']:.4f}): "
+          f"{best['readable']}")
+    print(f"written to {result['best_architecture']}; candidates in "
+          f"{os.path.join(output_dir, 'candidates.json')}")
+    print(f"train it: di-nas-train --architecture={result['best_architecture']} "
+          f"--output_dir={os.path.join(output_dir, 'final')}")

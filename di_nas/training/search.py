@@ -1,0 +1,309 @@
+"""The search job: shared-weight training and controller training per epoch, then derive.
+
+Per epoch: a shared-weight phase (one architecture sampled per step inside the compiled step,
+from a stateless seed `(seed, step)` so every replica and worker draws the same one and a
+resumed run draws what the interrupted run would have), then a controller phase (rewards =
+accuracy of sampled architectures on one search-valid batch with the shared weights). At the
+end, candidates are scored on the whole search-valid split and the best is written out.
+
+Resuming: checkpoints (supernet, momentum, projectors, controller, step counters) are written
+at every epoch end and on SIGTERM/SIGINT; the data order of an epoch is a function of
+`(seed, epoch)`, so a resumed run skips to the same position. Only the chief writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from di_nas import data as data_lib
+from di_nas import distribute
+from di_nas.controller import make_oracle, uniform_sample
+from di_nas.errors import UserError
+from di_nas.search_space import get_space
+from di_nas.supernet import build_supernet
+from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training import outputs
+
+log = logging.getLogger("di_nas.search")
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop saves a checkpoint at the next safe point and stops."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        del frame
+        log.warning("signal %d received: checkpointing and stopping", signum)
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Search:
+    """Builds everything a search needs under the strategy and runs the epochs."""
+
+    def __init__(self, cfg, strategy):
+        self.cfg = cfg
+        self.strategy = strategy
+        self.space = get_space(cfg.space.name)
+        self.source = data_lib.load_source(cfg.data, cfg.seed)
+        batch = cfg.data.batch_size
+        if self.source.num_train < batch or self.source.num_valid < batch:
+            raise UserError(
+                f"--batch_size={batch} is larger than the search-train ({self.source.num_train})"
+                f" or search-valid ({self.source.num_valid}) split: lower --batch_size")
+        self.steps_per_epoch = cfg.search.steps_per_epoch or self.source.num_train // batch
+        self.total_steps = self.steps_per_epoch * cfg.search.epochs
+        with strategy.scope():
+            self.supernet = build_supernet(cfg.space.name, self.source.num_classes,
+                                           self.source.image_shape, cfg.space, cfg.seed)
+            self.trainer = SharedWeightTrainer(self.supernet, cfg.optim, cfg.di,
+                                               self.total_steps)
+            self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # The controller is small and runs outside strategy.run (on the host for TPUs).
+        self.oracle = make_oracle(cfg.controller.name, self.space, cfg, cfg.seed,
+                                  directory=outputs.worker_path(cfg.output_dir, "oracle",
+                                                                strategy))
+        self.checkpoint = tf.train.Checkpoint(
+            supernet=self.supernet, trainer=self.trainer, epochs_done=self.epochs_done,
+            **self.oracle.checkpoint_items())
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, outputs.worker_path(cfg.output_dir, "checkpoints", strategy),
+            max_to_keep=2)
+        self.reset_every = cfg.di.reset_steps
+        self._compile()
+
+    # Compiled steps --------------------------------------------------------------------------
+
+    def _sample_one(self, seed):
+        if self.cfg.controller.name == "reinforce":
+            return self.oracle.sample_architectures(1, seed)[0]
+        return uniform_sample(self.space, 1, seed)[0]
+
+    def _compile(self):
+        strategy, trainer = self.strategy, self.trainer
+        seed = self.cfg.seed
+
+        @tf.function
+        def train_chunk(iterator, num_steps):
+            loss_sum, acc_sum = tf.constant(0.0), tf.constant(0.0)
+            for _ in tf.range(num_steps):
+                arch = self._sample_one(tf.stack([tf.constant(seed, tf.int64), trainer.step]))
+                images, labels = next(iterator)
+                metrics = strategy.run(trainer.train_step, args=(images, labels, arch))
+                loss_sum += strategy.reduce("MEAN", metrics["loss"], axis=None)
+                acc_sum += strategy.reduce("MEAN", metrics["accuracy"], axis=None)
+            n = tf.cast(num_steps, tf.float32)
+            return {"loss": loss_sum / n, "accuracy": acc_sum / n}
+
+        @tf.function
+        def evaluate(images, labels, arch):
+            sums = strategy.run(trainer.eval_step, args=(images, labels, arch))
+            return {k: strategy.reduce("SUM", v, axis=None) for k, v in sums.items()}
+
+        @tf.function
+        def controller_step(images, labels, step_seed):
+            def reward_fn(archs):
+                def one(arch):
+                    sums = evaluate(images, labels, arch)
+                    return sums["correct"] / sums["n"]
+
+                return tf.map_fn(one, archs, fn_output_signature=tf.float32)
+
+            return self.oracle.train_step(reward_fn, step_seed)
+
+        self.train_chunk, self.evaluate, self.controller_step = (
+            train_chunk, evaluate, controller_step)
+
+    # Phases ----------------------------------------------------------------------------------
+
+    def _dataset(self, split, epoch, skip=0):
+        # Search-train is shuffled and augmented; search-valid (rewards) is neither.
+        ds = data_lib.make_dataset(self.source, split, self.cfg.data.batch_size,
+                                   training=split == "train",
+                                   cfg=self.cfg.data, seed=self.cfg.seed * 100003 + epoch,
+                                   repeat=True)
+        if skip:
+            ds = ds.skip(skip)
+        return iter(self.strategy.experimental_distribute_dataset(ds))
+
+    def shared_phase(self, epoch, stop, writer):
+        start = int(self.trainer.step.numpy()) - epoch * self.steps_per_epoch
+        iterator = self._dataset("train", epoch, skip=start)
+        chunk = max(1, self.cfg.search.log_every)
+        bar = tqdm(total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch + 1} weights",
+                   leave=False, disable=not outputs.show_progress())
+        metrics = {}
+        step_in_epoch = start
+        while step_in_epoch < self.steps_per_epoch:
+            if self.reset_every and self.trainer.step.numpy() % self.reset_every == 0:
+                self.trainer.reset_projectors()
+            n = min(chunk, self.steps_per_epoch - step_in_epoch)
+            if self.reset_every:
+                n = min(n, self.reset_every - int(self.trainer.step.numpy()) % self.reset_every)
+            metrics = {k: float(v) for k, v in self.train_chunk(iterator, tf.constant(n)).items()}
+            step_in_epoch += n
+            bar.update(n)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}")
+            if writer:
+                with writer.as_default(step=int(self.trainer.step.numpy())):
+                    tf.summary.scalar("shared/loss", metrics["loss"])
+                    tf.summary.scalar("shared/accuracy", metrics["accuracy"])
+                    tf.summary.scalar("shared/learning_rate", self.trainer.learning_rate())
+            if stop.raised:
+                break
+        bar.close()
+        return metrics
+
+    def controller_phase(self, epoch, writer):
+        cfg = self.cfg.controller
+        iterator = self._dataset("valid", epoch)
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1} controller",
+                   leave=False, disable=not outputs.show_progress())
+        rewards = []
+        for i in bar:
+            images, labels = next(iterator)
+            if cfg.name == "reinforce":
+                seed = tf.constant([self.cfg.seed + 7919, epoch * cfg.steps_per_epoch + i],
+                                   tf.int64)
+                metrics = self.controller_step(images, labels, seed)
+                self.oracle.record_round(metrics)
+                metrics = {k: float(v) for k, v in metrics.items() if k != "best_arch"}
+            else:
+                metrics = self._baseline_round(images, labels)
+            rewards.append(metrics["reward_mean"])
+            bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}")
+        if writer:
+            with writer.as_default(step=int(self.trainer.step.numpy())):
+                for key, value in metrics.items():
+                    tf.summary.scalar(f"controller/{key}", value)
+        return {"reward_mean": float(np.mean(rewards)), **metrics}
+
+    def _baseline_round(self, images, labels):
+        """Keras Tuner's own oracles propose `aggregate` architectures, one trial each."""
+        rewards = []
+        for _ in range(self.cfg.controller.aggregate):
+            trial = self.oracle.create_trial("search")
+            if trial.status != "RUNNING":
+                break
+            arch = self.space.from_hp_values(trial.hyperparameters.values)
+            sums = self.evaluate(images, labels, arch.to_tensor())
+            reward = float(sums["correct"] / sums["n"])
+            self.oracle.update_trial(trial.trial_id, {"reward": reward})
+            trial.status = "COMPLETED"
+            self.oracle.end_trial(trial)
+            rewards.append(reward)
+        return {"reward_mean": float(np.mean(rewards)) if rewards else 0.0}
+
+    # Derive ----------------------------------------------------------------------------------
+
+    def candidates(self):
+        n = self.cfg.search.num_candidates
+        if self.cfg.controller.name == "reinforce":
+            archs = self.oracle.sample_architectures(n, [self.cfg.seed + 104729, 0]).numpy()
+        else:
+            best = [t.hyperparameters.values for t in self.oracle.get_best_trials(n)]
+            archs = [self.space.from_hp_values(v).values for v in best]
+            extra = uniform_sample(self.space, max(n - len(archs), 0), [self.cfg.seed, 1])
+            archs = list(archs) + extra.numpy().tolist()
+        unique = list(dict.fromkeys(tuple(int(v) for v in a) for a in archs))
+        return [self.space.architecture(a) for a in unique]
+
+    def score(self, arch, batches):
+        correct = total = loss = 0.0
+        for images, labels in batches:
+            sums = self.evaluate(images, labels, arch.to_tensor())
+            correct += float(sums["correct"])
+            loss += float(sums["loss"])
+            total += float(sums["n"])
+        return {"accuracy": correct / total, "loss": loss / total}
+
+    def derive(self):
+        # The batch shape of the controller's rewards, so `evaluate` is not traced again; the
+        # last partial batch of search-valid is left out.
+        ds = data_lib.make_dataset(self.source, "valid", self.cfg.data.batch_size,
+                                   training=False, cfg=self.cfg.data, seed=self.cfg.seed)
+        ds = ds.unbatch().batch(self.cfg.data.batch_size, drop_remainder=True)
+        batches = list(self.strategy.experimental_distribute_dataset(ds))
+        results = []
+        for arch in tqdm(self.candidates(), desc="derive", leave=False,
+                         disable=not outputs.show_progress()):
+            results.append({"values": list(arch.values), "readable": str(arch),
+                            **self.score(arch, batches)})
+        results.sort(key=lambda r: (-r["accuracy"], r["loss"]))
+        return results
+
+
+def run_search(cfg) -> dict:
+    """Runs (or resumes, or reports) the search that `cfg` describes; returns the result."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if cfg.search.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.keras.utils.set_random_seed(cfg.seed)
+    outputs.prepare_output_dir(cfg)
+    finished = outputs.read_result(cfg.output_dir)
+    if finished is not None:
+        log.info("search in %s already finished; reporting its result", cfg.output_dir)
+        outputs.print_result(finished, cfg.output_dir)
+        return finished
+    strategy = distribute.get_strategy(cfg.distribute)
+    search = Search(cfg, strategy)
+    chief = distribute.is_chief(strategy)
+    if search.manager.latest_checkpoint:
+        search.checkpoint.restore(search.manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resuming from epoch %d (step %d) of %s", int(search.epochs_done.numpy()) + 1,
+                 int(search.trainer.step.numpy()), cfg.output_dir)
+    log.info("search network: %s, %d banks, %.2f M shared weights; DI %s, projector memory "
+             "%d bytes", cfg.space.name, len(search.supernet.banks),
+             sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks) / 1e6, "on" if search.trainer.di else "off",
+             search.trainer.projector_bytes())
+    writer = (tf.summary.create_file_writer(os.path.join(cfg.output_dir, "tensorboard",
+                                                         "search")) if chief else None)
+    start = time.time()
+    with _StopFlag() as stop:
+        for epoch in range(int(search.epochs_done.numpy()), cfg.search.epochs):
+            step_in_epoch = int(search.trainer.step.numpy()) - epoch * search.steps_per_epoch
+            if cfg.di.reset == "epoch" and step_in_epoch == 0:
+                search.trainer.reset_projectors()
+            shared = search.shared_phase(epoch, stop, writer)
+            if stop.raised:
+                search.manager.save()
+                raise KeyboardInterrupt(f"stopped in epoch {epoch + 1}; checkpoint saved in "
+                                        f"{cfg.output_dir}: run the same command to resume")
+            ctrl = search.controller_phase(epoch, writer)
+            search.epochs_done.assign(epoch + 1)
+            search.manager.save()
+            if writer:
+                with writer.as_default(step=int(search.trainer.step.numpy())):
+                    for name, value in search.trainer.projector_stats().items():
+                        tf.summary.scalar(f"projector_trace/{name}", value)
+                writer.flush()
+            log.info("epoch %d/%d: loss %.4f, train acc %.4f, reward %.4f, lr %.5f, %.0fs",
+                     epoch + 1, cfg.search.epochs, shared.get("loss", float("nan")),
+                     shared.get("accuracy", float("nan")), ctrl["reward_mean"],
+                     float(search.trainer.learning_rate()), time.time() - start)
+            if stop.raised:
+                raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}; checkpoint saved in "
+                                        f"{cfg.output_dir}: run the same command to resume")
+    candidates = search.derive()
+    result = outputs.write_result(cfg, search.space, candidates, chief)
+    outputs.print_result(result, cfg.output_dir)
+    return result

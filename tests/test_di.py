@@ -1,0 +1,166 @@
+"""Disturbance immunity at the layer level and end to end, on the real supernet and trainer.
+
+One tiny supernet (enas_micro, 1 normal layer, 4 filters, 8x8 digits) and two trainers that
+share it, plain and DI, are built and warmed up once for the module (tracing dominates).
+"""
+
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from di_nas import disturbance
+from di_nas.config import DataConfig, SpaceConfig
+from di_nas.data import load_source, make_dataset
+from di_nas.search_space import get_space
+from di_nas.supernet import build_supernet
+from di_nas.supernet.steps import SharedWeightTrainer
+
+LR = 0.05
+# Sites every pair below uses with the same input: the head, a stem and one separable conv.
+SITES = ("head-kernel", "stem-kernel", "L0-n2-x-sep3-s0-pw-kernel")
+
+
+def _optim():
+    return types.SimpleNamespace(learning_rate=LR, learning_rate_min=LR, momentum=0.9,
+                                 nesterov=True, weight_decay=1e-4, grad_clip_norm=5.0)
+
+
+def _di(beta=1e-3):
+    return types.SimpleNamespace(enabled=True, beta=beta, scale_beta=False, decay=0.0,
+                                 max_dim=4096, sub_batches=1)
+
+
+@pytest.fixture(scope="module")
+def env():
+    data = DataConfig(batch_size=32, eval_batch_size=256)
+    source = load_source(data, seed=0)
+    space_cfg = SpaceConfig(num_layers=1, filters=4, stem_multiplier=2)
+    net = build_supernet("enas_micro", source.num_classes, source.image_shape, space_cfg, seed=0)
+    plain = SharedWeightTrainer(net, _optim(), None, total_steps=1000)
+    di = SharedWeightTrainer(net, _optim(), _di(), total_steps=1000)
+    train = make_dataset(source, "train", data.batch_size, training=True, cfg=data, seed=0)
+    batches = train.as_numpy_iterator()
+    evals = list(make_dataset(source, "valid", data.eval_batch_size, training=False, cfg=data,
+                              seed=0).as_numpy_iterator())
+    space = get_space("enas_micro")
+    rng = np.random.default_rng(0)
+    disturbance.train_arch(plain, space.sample(rng), batches, 1)  # Trace once.
+    for _ in range(79):
+        disturbance.train_arch(plain, space.sample(rng), batches, 1)
+    disturbance.clear_momentum(plain)
+    return types.SimpleNamespace(net=net, plain=plain, di=di, batches=batches, evals=evals,
+                                 space=space, warm=disturbance.snapshot(plain))
+
+
+def _sharing_pair(space, rng):
+    """Two random architectures forced to share node 2's first op (sep 3x3 on input 0) in
+    both cells."""
+    a, b = space.sample(rng).to_array(), space.sample(rng).to_array()
+    for cell in (0, 20):
+        a[cell:cell + 2] = b[cell:cell + 2] = (0, 0)
+    return space.architecture(a), space.architecture(b)
+
+
+def _kernel_matrix(net, arch, site):
+    w = net.path_weights(arch)[site]
+    return w.reshape(-1, w.shape[-1])
+
+
+def _mean_inputs(net, images, arch):
+    """The mean inputs DI stores for SITES on this batch (one eager forward)."""
+    _, record = net.forward(tf.constant(images), arch.to_tensor(), record_inputs=True)
+    out = {}
+    for site in SITES:
+        bank, position = net.sites[site]
+        out[site] = record.inputs[bank.name][position].numpy().reshape(-1)
+    return out
+
+
+def test_snapshot_restore_gives_identical_steps(env):
+    arch = env.space.sample(np.random.default_rng(1))
+    batch = next(env.batches)
+    disturbance.restore(env.di, env.warm)
+    first = disturbance.compiled(env.di).train(batch, arch)
+    after_one = [v.numpy() for v in env.net.weights]
+    disturbance.restore(env.di, env.warm)
+    np.testing.assert_array_equal(env.di.step.numpy(), env.warm["step"])
+    assert disturbance.compiled(env.di).train(batch, arch) == first
+    for var, value in zip(env.net.weights, after_one):
+        np.testing.assert_array_equal(var.numpy(), value)
+    for p in env.di.projectors.values():  # The plain snapshot has no P: identity.
+        assert p.shape[-1] >= 1
+    disturbance.restore(env.di, env.warm)
+    assert all(np.allclose(p.numpy(), np.eye(p.shape[-1])) for p in env.di.projectors.values())
+
+
+def test_shares_ops():
+    space = get_space("enas_micro")
+    a, b = _sharing_pair(space, np.random.default_rng(2))
+    assert disturbance.shares_ops(a, b)
+    values = np.zeros(space.length, np.int32)
+    ops = values.copy()
+    ops[1::2] = 2  # Every op an avg pool: nothing parametric to share.
+    assert not disturbance.shares_ops(space.architecture(ops), space.architecture(ops))
+    other = values.copy()
+    other[1::2] = 1
+    assert not disturbance.shares_ops(space.architecture(values), space.architecture(other))
+
+
+def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
+    """Record A's inputs, train B 20 steps: the layer's outputs on A's inputs change at least
+    10x less with DI than with plain weight sharing from the same start; B still learns."""
+    net, rng = env.net, np.random.default_rng(3)
+    arch_a, arch_b = _sharing_pair(env.space, rng)
+    disturbance.restore(env.di, env.warm)
+    env.di.reset_projectors()
+    recorded = {site: [] for site in SITES}
+    step = disturbance.compiled(env.di)
+    for _ in range(8):  # A trains with DI, so P holds exactly the inputs recorded here.
+        batch = next(env.batches)
+        for site, x in _mean_inputs(net, batch[0], arch_a).items():
+            recorded[site].append(x)
+        step.train(batch, arch_a)
+    disturbance.clear_momentum(env.di)
+    start = disturbance.snapshot(env.di)
+    before = {s: np.stack(recorded[s]) @ _kernel_matrix(net, arch_a, s) for s in SITES}
+    b_batches = [next(env.batches) for _ in range(20)]
+
+    def train_b(trainer):
+        disturbance.restore(trainer, start)
+        losses = disturbance.train_arch(trainer, arch_b, iter(b_batches), len(b_batches))
+        change = {s: np.linalg.norm(np.stack(recorded[s]) @ _kernel_matrix(net, arch_a, s)
+                                    - before[s]) for s in SITES}
+        return change, losses
+
+    plain_change, plain_losses = train_b(env.plain)
+    di_change, di_losses = train_b(env.di)
+    for site in SITES:
+        assert plain_change[site] > 0, site
+        assert di_change[site] * 10 <= plain_change[site], (site, di_change, plain_change)
+    assert np.mean(di_losses[-5:]) < np.mean(di_losses[:5]), di_losses
+    assert np.mean(plain_losses[-5:]) < np.mean(plain_losses[:5]), plain_losses
+
+
+def test_di_reduces_accuracy_drop_over_random_pairs(env):
+    """Over 10 random pairs sharing ops, A's mean accuracy drop after B is smaller with DI."""
+    rng = np.random.default_rng(4)
+    pairs = []
+    while len(pairs) < 10:
+        a, b = env.space.sample(rng), env.space.sample(rng)
+        if disturbance.shares_ops(a, b):
+            pairs.append((a, b))
+    steps = 12
+    drops = {"plain": [], "di": []}
+    for a, b in pairs:
+        batches = [next(env.batches) for _ in range(2 * steps)]
+        for name, trainer in (("plain", env.plain), ("di", env.di)):
+            disturbance.restore(trainer, env.warm)
+            out = disturbance.measure_disturbance(trainer, a, b, iter(batches), env.evals, steps)
+            assert set(out) >= {"a_acc_before", "a_acc_after", "pd_acc", "pd_loss",
+                                "b_acc_before", "b_acc_after", "b_gain"}
+            assert out["pd_acc"] == pytest.approx(out["a_acc_before"] - out["a_acc_after"])
+            drops[name].append(out["pd_acc"])
+    print({k: np.round(v, 3).tolist() for k, v in drops.items()})
+    assert np.mean(drops["di"]) < np.mean(drops["plain"]), drops

@@ -1,0 +1,121 @@
+"""The search job end to end: files, resume after SIGKILL, refusal of a foreign output_dir."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from di_nas import config
+from di_nas.errors import UserError
+from di_nas.search_space import load_architecture
+from di_nas.training import outputs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The tiniest search the flags can describe: 3 cells of 4 channels, 2 epochs of 4 steps.
+TINY_FLAGS = [
+    "--num_layers=1", "--filters=4", "--stem_multiplier=1", "--batch_size=16",
+    "--eval_batch_size=16", "--epochs=3", "--steps_per_epoch=4", "--controller_steps_per_epoch=2",
+    "--controller_aggregate=2", "--controller_lstm_units=8", "--num_candidates=4",
+    "--log_every=2", "--deterministic", "--seed=3",
+]
+
+
+def _tiny(output_dir, **sections):
+    cfg = config.tiny(output_dir=str(output_dir))
+    cfg = cfg.replace(search={"epochs": 1, "steps_per_epoch": 2, "num_candidates": 3,
+                              "log_every": 2})
+    return cfg.replace(**sections) if sections else cfg
+
+
+def _run_cli(output_dir, *extra, timeout=600):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, "-m", "di_nas.cli.search", *TINY_FLAGS, f"--output_dir={output_dir}",
+         *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+
+
+def test_tiny_search_writes_a_valid_architecture(tmp_path):
+    from di_nas.training.search import run_search
+
+    result = run_search(_tiny(tmp_path))
+    for name in ("best_architecture.json", "candidates.json", "result.json",
+                 "best_architecture.png", "search_config.json"):
+        assert (tmp_path / name).exists(), name
+    arch = load_architecture(str(tmp_path / "best_architecture.json"), "enas_micro")
+    candidates = json.loads((tmp_path / "candidates.json").read_text())
+    assert list(arch.values) == candidates[0]["values"] == result["best"]["values"]
+    assert all(0.0 <= c["accuracy"] <= 1.0 for c in candidates)
+    assert candidates == sorted(candidates, key=lambda c: (-c["accuracy"], c["loss"]))
+    assert (tmp_path / "oracle" / "trials.jsonl").exists()
+    assert os.listdir(tmp_path / "tensorboard" / "search")
+    # Run again on the finished directory: reports without redoing anything.
+    again = run_search(_tiny(tmp_path))
+    assert again["best"] == result["best"]
+
+
+@pytest.mark.parametrize("controller", ["random", "bayesian"])
+def test_keras_tuner_baselines_drive_the_supernet(tmp_path, controller):
+    from di_nas.training.search import run_search
+
+    cfg = _tiny(tmp_path, controller={"name": controller, "steps_per_epoch": 1,
+                                      "aggregate": 2, "lstm_units": 8})
+    result = run_search(cfg)
+    assert result["controller"] == controller
+    load_architecture(str(tmp_path / "best_architecture.json"), "enas_micro")
+    lines = (tmp_path / "oracle" / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
+
+def test_mismatched_output_dir_is_refused(tmp_path):
+    outputs.prepare_output_dir(_tiny(tmp_path))
+    with pytest.raises(UserError, match="different configuration"):
+        outputs.prepare_output_dir(_tiny(tmp_path, di={"beta": 0.5}))
+
+
+def test_unwritable_output_dir_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot write"):
+        outputs.prepare_output_dir(_tiny(blocker / "sub"))
+
+
+def test_cli_refuses_mismatch_with_one_line(tmp_path):
+    outputs.prepare_output_dir(_tiny(tmp_path))
+    proc = _run_cli(tmp_path, "--di_beta=0.5")
+    out, _ = proc.communicate(timeout=300)
+    lines = [line for line in out.splitlines() if "error" in line]
+    assert proc.returncode == 2
+    assert len(lines) == 1 and "different configuration" in lines[0]
+    assert "Traceback" not in out
+
+
+def test_resume_after_sigkill_gives_the_same_result(tmp_path):
+    """A search killed mid-run and started again ends where an uninterrupted one does."""
+    straight = tmp_path / "straight"
+    proc = _run_cli(straight)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-2000:]
+    expected = json.loads((straight / "best_architecture.json").read_text())["values"]
+
+    killed = tmp_path / "killed"
+    proc = _run_cli(killed)
+    marker = killed / "checkpoints" / "checkpoint"
+    deadline = time.time() + 600
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists()
+    proc = _run_cli(killed)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-2000:]
+    assert "resuming from epoch" in out
+    resumed = json.loads((killed / "best_architecture.json").read_text())["values"]
+    assert resumed == expected

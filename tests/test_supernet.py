@@ -1,0 +1,200 @@
+"""Supernets: a path computes exactly its standalone child, one trace serves every architecture,
+a step moves only the path's rows, batch statistics everywhere, checkpoints round-trip.
+
+Tiny networks (8x8x1 images, 8 filters, enas_micro with 2 normal cells, nb201 with 1 cell per
+stage); one supernet, one traced forward and one traced train step per space for the module.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from di_nas.child import build_child, load_path_weights
+from di_nas.config import DIConfig, OptimConfig, SpaceConfig
+from di_nas.search_space import enas_micro, get_space
+from di_nas.supernet import build_supernet
+from di_nas.supernet.enas import EnasMicroSupernet
+from di_nas.supernet.nb201 import Nb201Supernet
+from di_nas.supernet.steps import SharedWeightTrainer
+
+SPACES = ["enas_micro", "nb201"]
+IMAGE_SHAPE = (8, 8, 1)
+NUM_CLASSES = 10
+BATCH = 8
+
+
+def space_cfg(name):
+    return SpaceConfig(name=name, num_layers=2, filters=8, stem_multiplier=1, num_cells=1)
+
+
+def child_depth(name):
+    cfg = space_cfg(name)
+    return cfg.num_cells if name == "nb201" else cfg.num_layers
+
+
+def make_child(name, arch):
+    return build_child(arch, NUM_CLASSES, IMAGE_SHAPE, num_layers=child_depth(name),
+                       filters=8, stem_multiplier=1)
+
+
+class Setup:
+    """A supernet of one space with its traced forward and traced DI train step."""
+
+    def __init__(self, name):
+        self.name = name
+        self.space = get_space(name)
+        self.net = build_supernet(name, NUM_CLASSES, IMAGE_SHAPE, space_cfg(name), seed=1)
+        # Batch-norm scales and offsets away from 1 and 0, so that copying them is tested too.
+        rng = np.random.default_rng(7)
+        for bank in self.net.banks:
+            if not bank.projected:
+                value = bank.variable.numpy()
+                bank.variable.assign(value + rng.normal(0, 0.2, value.shape).astype(np.float32))
+        self.forward = tf.function(lambda x, a: self.net(x, a))
+        self.trainer = SharedWeightTrainer(self.net, OptimConfig(), DIConfig(enabled=True),
+                                           total_steps=1000)
+        self.step = tf.function(self.trainer.train_step)
+        data = np.random.default_rng(3)
+        self.images = data.normal(size=(64, *IMAGE_SHAPE)).astype(np.float32)
+        self.labels = data.integers(0, NUM_CLASSES, 64).astype(np.int32)
+
+
+@pytest.fixture(scope="module", params=SPACES)
+def setup(request):
+    return Setup(request.param)
+
+
+def used_rows(net, arch):
+    """{bank name: set of rows} on `arch`'s path, from the site declarations alone."""
+    values = arch.values
+    loose = []
+    if arch.space_name == "enas_micro":
+        for cell in range(2):
+            ends = enas_micro.loose_ends(values[cell * enas_micro.PER_CELL:
+                                                (cell + 1) * enas_micro.PER_CELL])
+            loose += [node in ends for node in range(enas_micro.NUM_NODES)]
+    rows, names = {}, set()
+    for bank in net.banks:
+        rows[bank.name] = set()
+        for site in bank.sites:
+            if site.op_pos >= 0 and values[site.op_pos] != site.op_value:
+                continue
+            if site.loose_pos >= 0 and not loose[site.loose_pos]:
+                continue
+            rows[bank.name].add(site.base + (values[site.input_pos] if site.input_pos >= 0
+                                             else 0))
+            names.add(site.name)
+    return rows, names
+
+
+def snapshot(setup):
+    t = setup.trainer
+    return ({b.name: b.variable.numpy() for b in setup.net.banks},
+            {k: v.numpy() for k, v in t.momentum.items()},
+            {k: v.numpy() for k, v in t.projectors.items()})
+
+
+def test_factory_builds_each_space():
+    assert isinstance(build_supernet("nb201", 3, IMAGE_SHAPE, space_cfg("nb201")), Nb201Supernet)
+    net = build_supernet("enas_micro", 3, IMAGE_SHAPE, space_cfg("enas_micro"))
+    assert isinstance(net, EnasMicroSupernet) and net.num_layers == 2
+
+
+def test_path_equals_child(setup):
+    """20 random architectures: the path's weights in a standalone child give the same logits."""
+    rng = np.random.default_rng(11)
+    x = tf.constant(setup.images[:BATCH])
+    for _ in range(20):
+        arch = setup.space.sample(rng)
+        logits = setup.forward(x, arch.to_tensor()).numpy()
+        child = make_child(setup.name, arch)
+        load_path_weights(child, setup.net.path_weights(arch))
+        expected = child(x, training=True).numpy()  # Batch statistics, as the supernet.
+        np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0, err_msg=str(arch))
+    assert setup.forward.experimental_get_tracing_count() == 1
+
+
+def test_step_touches_only_the_path(setup):
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        arch = setup.space.sample(rng)
+        rows, names = used_rows(setup.net, arch)
+        assert names == set(setup.net.path_weights(arch))
+        before = snapshot(setup)
+        setup.step(setup.images[:BATCH], setup.labels[:BATCH], arch.to_tensor())
+        after = snapshot(setup)
+        for bank in setup.net.banks:
+            on = np.zeros(bank.rows, bool)
+            on[sorted(rows[bank.name])] = True
+            for state in range(3):
+                if bank.name not in before[state]:
+                    continue  # No projector for vectors.
+                old, new = before[state][bank.name], after[state][bank.name]
+                np.testing.assert_array_equal(new[~on], old[~on],
+                                              err_msg=f"{bank.name} state {state} off path")
+            if bank.projected:  # Kernels on the path all move (gradient or weight decay).
+                changed = np.any(after[0][bank.name] != before[0][bank.name],
+                                 axis=tuple(range(1, len(bank.shape) + 1)))
+                assert changed[on].all(), bank.name
+                assert np.any(after[1][bank.name][on] != 0, axis=tuple(
+                    range(1, len(bank.shape) + 1))).all(), bank.name
+
+
+def test_one_trace_over_50_architectures(setup):
+    rng = np.random.default_rng(9)
+    for i in range(50):
+        batch = slice(i % 8 * BATCH, (i % 8 + 1) * BATCH)
+        out = setup.step(setup.images[batch], setup.labels[batch],
+                         setup.space.sample(rng).to_tensor())
+        assert np.isfinite(out["loss"].numpy())
+    assert setup.step.experimental_get_tracing_count() == 1
+
+
+def test_loss_falls_on_a_fixed_architecture(setup):
+    arch = setup.space.sample(np.random.default_rng(13)).to_tensor()
+    x, y = setup.images[:BATCH], setup.labels[:BATCH]
+    losses = []
+    for _ in range(30):
+        # Full plasticity: without resets DI would (rightly) freeze a repeated input.
+        setup.trainer.reset_projectors()
+        losses.append(float(setup.step(x, y, arch)["loss"]))
+    assert np.mean(losses[-5:]) < 0.5 * losses[0], losses
+    assert setup.step.experimental_get_tracing_count() == 1
+
+
+def test_scoring_uses_batch_statistics(setup):
+    """Each batch is normalised with its own statistics: scaling a batch changes nothing after
+    the stem's BN, and an example's logits depend on its batch. With moving statistics (the
+    child in inference mode) the scaled batch would give other logits."""
+    arch = setup.space.sample(np.random.default_rng(17))
+    x = setup.images[:BATCH]
+    logits = setup.forward(x, arch.to_tensor()).numpy()
+    scaled = setup.forward(10.0 * x, arch.to_tensor()).numpy()
+    np.testing.assert_allclose(scaled, logits, atol=1e-3 * np.abs(logits).max())
+    other = np.concatenate([x[:4], 5.0 * setup.images[BATCH:BATCH + 4] + 3.0])
+    mixed = setup.forward(other, arch.to_tensor()).numpy()
+    assert np.abs(mixed[:4] - logits[:4]).max() > 1e-2
+    # Scoring (eval_step) is the same forward: the scaled batch scores the same.
+    eval_step = setup.trainer.eval_step
+    a = eval_step(x, setup.labels[:BATCH], arch.to_tensor())
+    b = eval_step(10.0 * x, setup.labels[:BATCH], arch.to_tensor())
+    assert float(a["correct"]) == float(b["correct"])
+    np.testing.assert_allclose(float(a["loss"]), float(b["loss"]), rtol=1e-3)
+    # The test discriminates: moving statistics (fresh: mean 0, variance 1) see the scale.
+    child = make_child(setup.name, arch)
+    load_path_weights(child, setup.net.path_weights(arch))
+    moving = child(x, training=False).numpy()
+    moving_scaled = child(10.0 * x, training=False).numpy()
+    assert np.abs(moving_scaled - moving).max() > 1e-2
+
+
+def test_checkpoint_round_trip(setup, tmp_path):
+    path = tf.train.Checkpoint(supernet=setup.net).write(str(tmp_path / "ckpt"))
+    fresh = build_supernet(setup.name, NUM_CLASSES, IMAGE_SHAPE, space_cfg(setup.name), seed=2)
+    kernel = setup.net.banks[0].name
+    assert not np.array_equal(fresh.banks[0].variable.numpy(),
+                              setup.net.banks[0].variable.numpy()), kernel
+    tf.train.Checkpoint(supernet=fresh).read(path).assert_existing_objects_matched()
+    for mine, theirs in zip(setup.net.banks, fresh.banks):
+        assert mine.name == theirs.name
+        np.testing.assert_array_equal(theirs.variable.numpy(), mine.variable.numpy())
