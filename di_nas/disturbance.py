@@ -61,13 +61,15 @@ class CompiledSteps:
         self.strategy = tf.distribute.get_strategy()
         strategy = self.strategy
 
-        @tf.function
+        # Graph code only (no data-dependent Python control flow): AutoGraph would just slow
+        # tracing down.
+        @tf.function(autograph=False)
         def train(images, labels, arch):
             out = strategy.run(trainer.train_step, args=(images, labels, arch))
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                     for k, v in out.items()}
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(autograph=False, reduce_retracing=True)
         def evaluate_fn(images, labels, arch):
             out = strategy.run(trainer.eval_step, args=(images, labels, arch))
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)

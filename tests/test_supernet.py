@@ -2,7 +2,7 @@
 a step moves only the path's rows, batch statistics everywhere, checkpoints round-trip.
 
 Tiny networks (8x8x1 images, 8 filters, enas_micro with 2 normal cells, nb201 with 1 cell per
-stage); one supernet, one traced forward and one traced train step per space for the module.
+stage); one supernet and one traced train step per space for the module.
 """
 
 import numpy as np
@@ -38,7 +38,7 @@ def make_child(name, arch):
 
 
 class Setup:
-    """A supernet of one space with its traced forward and traced DI train step."""
+    """A supernet of one space and its traced DI train step."""
 
     def __init__(self, name):
         self.name = name
@@ -50,7 +50,7 @@ class Setup:
             if not bank.projected:
                 value = bank.variable.numpy()
                 bank.variable.assign(value + rng.normal(0, 0.2, value.shape).astype(np.float32))
-        self.forward = tf.function(lambda x, a: self.net(x, a))
+        self.forward = self.net  # Eager: on 2 CPUs cheaper than one more trace.
         self.trainer = SharedWeightTrainer(self.net, OptimConfig(), DIConfig(enabled=True),
                                            total_steps=1000)
         self.step = tf.function(self.trainer.train_step)
@@ -111,7 +111,6 @@ def test_path_equals_child(setup):
         load_path_weights(child, setup.net.path_weights(arch))
         expected = child(x, training=True).numpy()  # Batch statistics, as the supernet.
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0, err_msg=str(arch))
-    assert setup.forward.experimental_get_tracing_count() == 1
 
 
 def test_step_touches_only_the_path(setup):

@@ -89,7 +89,7 @@ class TinySupernet(Supernet):
 
         result = tf.switch_case(arch[0], [functools.partial(branch, op) for op in range(5)])
         if inputs.enabled:
-            for name, x_mean in zip(names, result[1:]):
+            for name, x_mean in zip(names, result[1:], strict=True):
                 self.note_input(rec, name, x_mean)
             result = result[0]
         h = tf.reduce_mean(tf.nn.relu(x + result), axis=[1, 2])

@@ -99,6 +99,7 @@ def run_app(cmd: str, module: str, function: str, *, check_data: bool = True,
             from di_nas.data import checks  # no TensorFlow: a bad name fails fast
 
             checks.check_source(cfg.data)
+        _import_tensorflow_quietly()
         job = _import_job(module, function)
         if job is None:
             _say(prog, "not yet available in this version")
@@ -107,10 +108,34 @@ def run_app(cmd: str, module: str, function: str, *, check_data: bool = True,
     except UserError as e:
         _say(prog, f"error: {e}")
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        _say(prog, "interrupted")
+    except KeyboardInterrupt as e:
+        _say(prog, f"interrupted: {e}" if str(e) else "interrupted")
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(0)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and Keras with file descriptor 2 closed for the duration.
+
+    TensorFlow's C++ start-up lines (oneDNN, CPU features) go straight to fd 2, ignoring
+    TF_CPP_MIN_LOG_LEVEL; they would bury the one-line errors users rely on. An import error
+    still surfaces as a Python exception once stderr is back.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0.0) + 1.0  # The first op prints the oneDNN notice once more.
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main_wrapper(cmd: str, module: str, function: str, *, check_data: bool = True):

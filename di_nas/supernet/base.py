@@ -36,6 +36,9 @@ class Supernet(keras.Model):
             bank.variable = self.add_weight(
                 name=bank.name, shape=init.shape,
                 initializer=keras.initializers.Constant(init), trainable=True)
+            # An attribute of the model, so `tf.train.Checkpoint` saves it (Keras 3 does not
+            # track variables held only in plain objects or dicts: they would be left out).
+            setattr(self, f"bank_{bank.name}", bank.variable)
 
     # Declaration -----------------------------------------------------------------------------
 
@@ -64,6 +67,7 @@ class Supernet(keras.Model):
         del arch
         return tf.zeros([0], tf.bool)
 
+    @tf.autograph.experimental.do_not_convert  # Plain graph code; converting it triples tracing.
     def forward(self, images, arch, record_inputs: bool = False, sub_batches: int = 1):
         """Logits and the `PathRecord` of `arch` (with mean inputs when `record_inputs`)."""
         arch = tf.convert_to_tensor(arch, tf.int32)

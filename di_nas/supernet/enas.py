@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from di_nas.search_space import enas_micro as space_lib
@@ -206,6 +207,9 @@ class EnasMicroSupernet(Supernet):
                 x = self._bn(rec, f"{name}-bn", F.conv(d, self.w(rec, f"{name}-pw-kernel")))
             return x, stats
 
+        shapes = [self._input_shape(n, inputs) for n in stat_names] if inputs.enabled else []
+        sizes = [int(np.prod(shape)) for shape in shapes]
+
         def branch(o):
             if o in SEP_OPS:
                 out, stats = sep_branch(o)
@@ -219,17 +223,22 @@ class EnasMicroSupernet(Supernet):
                 stats = {}
             if not inputs.enabled:
                 return out
-            flat = [stats[n] if n in stats else tf.zeros(self._input_shape(n, inputs))
-                    for n in stat_names]
-            return (out, *flat)
+            # All mean inputs of the slot packed in one vector (zeros for ops not taken), cut
+            # off from the gradient: one extra cond output instead of eight keeps tracing fast.
+            if not stats:
+                return out, tf.zeros([sum(sizes)])
+            flat = [tf.reshape(stats[n], [-1]) if n in stats else tf.zeros([size])
+                    for n, size in zip(stat_names, sizes)]
+            return out, tf.stop_gradient(tf.concat(flat, axis=0))
 
         result = tf.switch_case(op, [functools.partial(branch, o)
                                      for o in range(len(space_lib.OPS))])
         if not inputs.enabled:
             return result
-        for name, x_mean in zip(stat_names, result[1:]):
-            self.note_input(rec, name, x_mean)
-        return result[0]
+        out, flat = result
+        for name, shape, part in zip(stat_names, shapes, tf.split(flat, sizes)):
+            self.note_input(rec, name, tf.reshape(part, shape))
+        return out
 
     def _input_shape(self, name, inputs):
         bank = self.sites[name][0]

@@ -84,6 +84,7 @@ class SharedWeightTrainer(tf.Module):
 
     # Steps -----------------------------------------------------------------------------------
 
+    @tf.autograph.experimental.do_not_convert  # No data-dependent Python control flow here.
     def train_step(self, images, labels, arch):
         """One per-replica step on `arch`; returns `{'loss', 'accuracy'}` (replica-local)."""
         net = self.supernet
@@ -156,6 +157,7 @@ class SharedWeightTrainer(tf.Module):
 
         return update
 
+    @tf.autograph.experimental.do_not_convert
     def eval_step(self, images, labels, arch):
         """Per-replica accuracy and loss sums of `arch` on a batch: `{'correct', 'loss', 'n'}`."""
         logits = self.supernet(images, arch)

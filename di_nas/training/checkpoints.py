@@ -53,7 +53,7 @@ class CheckpointKeeper:
 
         keeper = CheckpointKeeper(os.path.join(output_dir, "checkpoints"),
                                   model=model, optimizer=optimizer, epoch=epoch_var)
-        if keeper.restore_latest():
+        if keeper.restore_latest():  # the path restored, or None
             ...  # resume after epoch_var
         for epoch in ...:
             ...
@@ -78,17 +78,22 @@ class CheckpointKeeper:
         """Path prefix of the newest complete checkpoint, or None."""
         return self.manager.latest_checkpoint
 
-    def restore_latest(self) -> bool:
-        """Restores the newest complete checkpoint; False (nothing changed) when there is none.
+    def restore_latest(self, directory: str | None = None) -> str | None:
+        """Restores the newest complete checkpoint; returns its path, or None (and changes
+        nothing) when there is none.
+
+        Args:
+            directory: where to look, by default where this keeper saves. Multi-worker jobs
+                save on non-chief workers to throwaway directories but restore the chief's.
 
         Every saved value must find its variable (a checkpoint of another network is an
         error), while trackables added since the save may stay at their initial values.
         """
-        path = self.latest
+        path = self.latest if directory is None else latest_checkpoint(directory)
         if path is None:
-            return False
+            return None
         self.checkpoint.restore(path).assert_existing_objects_matched()
-        return True
+        return path
 
     def save(self, number: int) -> str:
         """Writes checkpoint ``number`` (e.g. the epoch just finished); returns its prefix."""

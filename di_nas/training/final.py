@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from di_nas import child as child_lib
 from di_nas import data as data_lib
+from di_nas import distribute
 from di_nas.config import Config
 from di_nas.errors import UserError
 from di_nas.search_space import Architecture, get_space, load_architecture
@@ -147,38 +148,26 @@ def _check_same_run(path: str, record: dict[str, Any]) -> None:
                         f"settings ({', '.join(changed[:4])} differ): use another --output_dir")
 
 
-def _strategy(cfg: Config) -> tf.distribute.Strategy:
-    try:
-        from di_nas import distribute
-    except ModuleNotFoundError as e:
-        if e.name != "di_nas.distribute":
-            raise
-        if cfg.distribute.strategy != "default":
-            raise UserError(f"--strategy={cfg.distribute.strategy} is not available in this "
-                            "version: use --strategy=default") from None
-        return tf.distribute.get_strategy()
-    return distribute.get_strategy(cfg.distribute)
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
 def make_train_loop(model, optimizer, cfg: Config, num_classes: int):
-    """A ``tf.function`` ``(iterator, steps) -> (loss_sum, correct, count)`` of SGD steps.
+    """A ``tf.function`` ``(iterator, steps) -> {"loss", "correct", "count"}`` of SGD steps.
 
-    Must be called inside the strategy's scope. The per-replica step is separate from the loop
-    (Orbit style); the learning rate is the optimizer's schedule, so nothing retraces.
+    Call it inside the strategy's scope. Sums over replicas and steps are returned (``loss`` is
+    the sum of per-example main-head losses). The per-replica step is separate from the
+    compiled loop (``distribute.compile_steps``); the learning rate is the optimizer's
+    schedule, so nothing retraces. ``--jit_compile`` compiles the forward and backward pass.
     """
     strategy = tf.distribute.get_strategy()
     final = cfg.final
-    global_batch = final.batch_size
     replicas = strategy.num_replicas_in_sync
     smoothed = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=final.label_smoothing, reduction=None)
     variables = model.trainable_variables
 
-    def replica_step(images, labels):
+    def gradients(images, labels):
         onehot = tf.one_hot(labels, num_classes)
         with tf.GradientTape() as tape:
             outputs = model(images, training=True)
@@ -187,8 +176,16 @@ def make_train_loop(model, optimizer, cfg: Config, num_classes: int):
             total = per_example
             if isinstance(outputs, (list, tuple)):
                 total = per_example + final.auxiliary_weight * smoothed(onehot, outputs[1])
-            loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
-        grads = tape.gradient(loss, variables)
+            loss = tf.nn.compute_average_loss(total, global_batch_size=final.batch_size)
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
+        return tape.gradient(loss, variables), tf.reduce_sum(per_example), correct
+
+    if cfg.distribute.jit_compile:
+        gradients = tf.function(gradients, jit_compile=True)
+
+    def replica_step(images, labels):
+        grads, loss_sum, correct = gradients(images, labels)
         if final.grad_clip_norm:
             # Clip the norm of the global gradient (the sum over replicas), not per replica;
             # the optimizer then sums the scaled per-replica gradients itself.
@@ -200,32 +197,20 @@ def make_train_loop(model, optimizer, cfg: Config, num_classes: int):
             grads = [g * scale for g in grads]
         # Coupled L2 decay after clipping (PyTorch SGD, as DARTS/ENAS); / replicas because the
         # optimizer sums the replicas' gradients.
-        grads = [g + (final.weight_decay / replicas) * v for g, v in zip(grads, variables)]
+        decay = final.weight_decay / replicas
+        grads = [g + decay * v for g, v in zip(grads, variables, strict=True)]
         optimizer.apply(grads, variables)
-        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        return tf.reduce_sum(per_example), correct, count
+        return {"loss": loss_sum, "correct": correct,
+                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
 
-    replica_step = tf.function(replica_step, jit_compile=cfg.distribute.jit_compile or None)
-
-    @tf.function
-    def train_loop(iterator, steps):
-        loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-        for _ in tf.range(steps):
-            out = strategy.run(replica_step, args=next(iterator))
-            loss_sum += strategy.reduce("sum", out[0], axis=None)
-            correct += strategy.reduce("sum", out[1], axis=None)
-            count += strategy.reduce("sum", out[2], axis=None)
-        return loss_sum, correct, count
-
-    return train_loop
+    return distribute.compile_steps(strategy, replica_step, metrics=("loss", "correct", "count"),
+                                    reduce_op=tf.distribute.ReduceOp.SUM)
 
 
 def evaluate(model, dataset: tf.data.Dataset) -> dict[str, float]:
     """``{"loss", "accuracy"}`` of ``model`` over a batched dataset (inside the scope)."""
     strategy = tf.distribute.get_strategy()
-    distributed = strategy.experimental_distribute_dataset(dataset)
+    distributed = distribute.distribute_dataset(strategy, dataset)
     plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
     def replica_step(images, labels):
@@ -249,12 +234,11 @@ def evaluate(model, dataset: tf.data.Dataset) -> dict[str, float]:
     return {"loss": loss_sum / max(count, 1.0), "accuracy": correct / max(count, 1.0)}
 
 
-def run_final_training(cfg: Config) -> dict[str, Any]:
-    """Trains (or resumes, or just reports) the final network; returns the metrics."""
-    out = cfg.output_dir
+def _prepare(cfg: Config):
+    """Validates the inputs; returns ``(arch, source, spec, steps_per_epoch)``."""
+    final = cfg.final
     arch_path = _architecture_path(cfg)
     arch = load_architecture(arch_path)
-    final = cfg.final
     if arch.space_name != "enas_micro" and (final.auxiliary_weight or final.drop_path):
         raise UserError(f"--auxiliary_weight and --drop_path are for enas_micro architectures; "
                         f"{arch_path} is {arch.space_name}: set both to 0")
@@ -269,62 +253,75 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
         num_layers=final.num_layers, filters=final.filters,
         stem_multiplier=cfg.space.stem_multiplier, auxiliary=final.auxiliary_weight > 0,
         drop_path=final.drop_path, dataset=source.name)
+    return arch, source, spec, steps_per_epoch
+
+
+def run_final_training(cfg: Config) -> dict[str, Any]:
+    """Trains (or resumes, or just reports) the final network; returns the metrics.
+
+    Raises:
+        UserError: no or a bad architecture, unusable data, or an ``output_dir`` that another
+            final training wrote.
+    """
+    out, final = cfg.output_dir, cfg.final
+    arch, source, spec, steps_per_epoch = _prepare(cfg)
     record = _run_record(cfg, spec)
-    run_path = os.path.join(out, RUN_FILE)
+    run_path, metrics_path = os.path.join(out, RUN_FILE), os.path.join(out, METRICS_FILE)
     _check_same_run(run_path, record)
-    metrics_path = os.path.join(out, METRICS_FILE)
     metrics = checkpoints.read_json(metrics_path)
     if metrics is not None and checkpoints.read_json(run_path) is not None:
         progress.log(f"already trained: {metrics_path} (test_accuracy="
                      f"{metrics['test_accuracy']:.4f}); use another --output_dir to retrain")
         return metrics
 
-    tf.io.gfile.makedirs(out)
-    arch_copy = os.path.join(out, ARCHITECTURE_FILE)
-    if os.path.abspath(arch_path) != os.path.abspath(arch_copy):
-        checkpoints.atomic_write_text(arch_copy, arch.to_json() + "\n")
-    checkpoints.atomic_write_json(run_path, record)
-
-    with _strategy(cfg).scope():
+    strategy = distribute.get_strategy(cfg.distribute)
+    distribute.per_replica_batch(final.batch_size, strategy)  # must split evenly
+    chief = distribute.is_chief(strategy)
+    if chief:
+        tf.io.gfile.makedirs(out)
+        checkpoints.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
+        checkpoints.atomic_write_json(run_path, record)
+    with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
         model = spec.build()
-        total_steps = final.epochs * steps_per_epoch
         schedule = keras.optimizers.schedules.CosineDecay(
-            final.learning_rate, decay_steps=total_steps,
+            final.learning_rate, decay_steps=final.epochs * steps_per_epoch,
             alpha=final.learning_rate_min / final.learning_rate)
         optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
         optimizer.build(model.trainable_variables)  # slots must exist before a restore
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
-        keeper = checkpoints.CheckpointKeeper(os.path.join(out, CHECKPOINT_DIR), model=model,
-                                              optimizer=optimizer, epoch=epoch_var,
-                                              train_seconds=seconds_var)
-        if keeper.restore_latest() and int(epoch_var) >= final.epochs:
-            progress.log(f"all {final.epochs} epochs trained ({keeper.latest}): evaluating")
-        elif keeper.latest:
-            progress.log(f"resuming from epoch {int(epoch_var) + 1} of {final.epochs} "
-                         f"({keeper.latest})")
+        ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
+        keeper = checkpoints.CheckpointKeeper(
+            distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
+            epoch=epoch_var, train_seconds=seconds_var)
+        restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
+        if restored and int(epoch_var.numpy()) >= final.epochs:
+            progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
+        elif restored:
+            progress.log(f"resuming from epoch {int(epoch_var.numpy()) + 1} of {final.epochs} "
+                         f"({restored})")
         else:
             progress.log(f"training {arch} ({count_params(model):,} parameters) for "
                          f"{final.epochs} epochs of {steps_per_epoch} steps")
         train_loop = make_train_loop(model, optimizer, cfg, source.num_classes)
-        writer = tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR))
-        clock = progress.JobClock(final.epochs, done=int(epoch_var))
+        writer = (tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR)) if chief
+                  else tf.summary.create_noop_writer())
+        clock = progress.JobClock(final.epochs, done=int(epoch_var.numpy()))
         last = {}
-        for epoch in range(int(epoch_var) + 1, final.epochs + 1):
+        for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
             last = _train_epoch(cfg, source, model, optimizer, train_loop, epoch,
                                 steps_per_epoch)
             seconds = last.pop("seconds")
             seconds_var.assign_add(seconds)
             epoch_var.assign(epoch)
-            keeper.save(epoch)
+            keeper.save(epoch)  # collective under multi-worker: every worker saves
             clock.epoch_done()
             with writer.as_default(step=epoch):
                 for name, value in last.items():
                     tf.summary.scalar(f"train/{name}", value)
             progress.log(progress.epoch_line(epoch, final.epochs, last, seconds,
                                              clock.eta_seconds()))
-
         test = evaluate(model, data_lib.make_dataset(
             source, "test", cfg.data.eval_batch_size, training=False, cfg=cfg.data,
             seed=cfg.seed))
@@ -335,11 +332,13 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
     metrics = {
         "test_accuracy": test["accuracy"], "test_loss": test["loss"],
         "params": count_params(model), "epochs": final.epochs,
-        "train_seconds": round(float(seconds_var), 2), "steps_per_epoch": steps_per_epoch,
+        "train_seconds": round(float(seconds_var.numpy()), 2), "steps_per_epoch": steps_per_epoch,
         "architecture": str(arch), "dataset": source.name, "num_test": source.num_test,
+        "replicas": strategy.num_replicas_in_sync,
         **{f"final_train_{k}": v for k, v in last.items()},
     }
-    checkpoints.atomic_write_json(metrics_path, metrics)
+    if chief:
+        checkpoints.atomic_write_json(metrics_path, metrics)
     progress.log(f"test_accuracy={test['accuracy']:.4f} test_loss={test['loss']:.4f} "
                  f"params={metrics['params']:,} train time "
                  f"{progress.format_seconds(metrics['train_seconds'])}: {metrics_path}")
@@ -354,7 +353,7 @@ def _train_epoch(cfg: Config, source, model, optimizer, train_loop, epoch: int,
     child_lib.set_drop_path_scale(model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
     dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
                                     cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch))
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    iterator = iter(distribute.distribute_dataset(strategy, dataset))
     start = time.monotonic()
     loss_sum = correct = count = 0.0
     done = 0
@@ -362,8 +361,9 @@ def _train_epoch(cfg: Config, source, model, optimizer, train_loop, epoch: int,
         while done < steps_per_epoch:
             steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
             out = train_loop(iterator, tf.constant(steps))
-            loss_sum, correct, count = (a + float(b) for a, b in
-                                        zip((loss_sum, correct, count), out))
+            loss_sum += float(out["loss"])
+            correct += float(out["correct"])
+            count += float(out["count"])
             done += steps
             bar.update(steps, loss=loss_sum / count, accuracy=correct / count)
     return {"loss": loss_sum / count, "accuracy": correct / count,

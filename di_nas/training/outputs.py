@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 import tensorflow as tf
 
@@ -65,16 +64,6 @@ def prepare_output_dir(cfg) -> None:
                 "resume, or choose a new --output_dir")
         return
     write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
-
-
-def worker_path(output_dir: str, name: str, strategy) -> str:
-    """`output_dir/name` on the chief; a private temporary directory on other workers (they
-    must still write checkpoints in a multi-worker job, but their copies are thrown away)."""
-    from di_nas import distribute
-
-    if distribute.is_chief(strategy):
-        return os.path.join(output_dir, name)
-    return os.path.join(tempfile.mkdtemp(prefix="di_nas_worker_"), name)
 
 
 def show_progress() -> bool:

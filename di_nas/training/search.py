@@ -79,14 +79,15 @@ class Search:
                                                self.total_steps)
             self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
         # The controller is small and runs outside strategy.run (on the host for TPUs).
+        # Non-chief workers write their (collective) checkpoints where nobody reads them.
+        root = distribute.write_dir(cfg.output_dir, strategy)
         self.oracle = make_oracle(cfg.controller.name, self.space, cfg, cfg.seed,
-                                  directory=outputs.worker_path(cfg.output_dir, "oracle",
-                                                                strategy))
+                                  directory=os.path.join(root, "oracle"))
         self.checkpoint = tf.train.Checkpoint(
             supernet=self.supernet, trainer=self.trainer, epochs_done=self.epochs_done,
             **self.oracle.checkpoint_items())
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, outputs.worker_path(cfg.output_dir, "checkpoints", strategy),
+            self.checkpoint, os.path.join(root, "checkpoints"),
             max_to_keep=2)
         self.reset_every = cfg.di.reset_steps
         self._compile()
@@ -102,17 +103,13 @@ class Search:
         strategy, trainer = self.strategy, self.trainer
         seed = self.cfg.seed
 
-        @tf.function
-        def train_chunk(iterator, num_steps):
-            loss_sum, acc_sum = tf.constant(0.0), tf.constant(0.0)
-            for _ in tf.range(num_steps):
-                arch = self._sample_one(tf.stack([tf.constant(seed, tf.int64), trainer.step]))
-                images, labels = next(iterator)
-                metrics = strategy.run(trainer.train_step, args=(images, labels, arch))
-                loss_sum += strategy.reduce("MEAN", metrics["loss"], axis=None)
-                acc_sum += strategy.reduce("MEAN", metrics["accuracy"], axis=None)
-            n = tf.cast(num_steps, tf.float32)
-            return {"loss": loss_sum / n, "accuracy": acc_sum / n}
+        def arch_for_step(_):
+            # Stateless in (seed, global step): the same on every replica and worker, and
+            # redrawn identically after a resume.
+            return self._sample_one(tf.stack([tf.constant(seed, tf.int64), trainer.step]))
+
+        train_chunk = distribute.compile_steps(strategy, trainer.train_step,
+                                               args_fn=arch_for_step)
 
         @tf.function
         def evaluate(images, labels, arch):
@@ -143,7 +140,7 @@ class Search:
                                    repeat=True)
         if skip:
             ds = ds.skip(skip)
-        return iter(self.strategy.experimental_distribute_dataset(ds))
+        return iter(distribute.distribute_dataset(self.strategy, ds))
 
     def shared_phase(self, epoch, stop, writer):
         start = int(self.trainer.step.numpy()) - epoch * self.steps_per_epoch
@@ -242,7 +239,7 @@ class Search:
         ds = data_lib.make_dataset(self.source, "valid", self.cfg.data.batch_size,
                                    training=False, cfg=self.cfg.data, seed=self.cfg.seed)
         ds = ds.unbatch().batch(self.cfg.data.batch_size, drop_remainder=True)
-        batches = list(self.strategy.experimental_distribute_dataset(ds))
+        batches = list(distribute.distribute_dataset(self.strategy, ds))
         results = []
         for arch in tqdm(self.candidates(), desc="derive", leave=False,
                          disable=not outputs.show_progress()):

@@ -1,0 +1,220 @@
+"""`di-nas-bench`: the step-time figures of the weight-sharing supernet, DI and the oracle.
+
+`run_bench(cfg)` measures, within one run and on random CIFAR-10 shaped tensors:
+
+- ``supernet_over_child``: the plain (DI off) supernet step over the same architecture's
+  standalone child step, per architecture, averaged over sampled architectures (target 1.15);
+- ``di_over_plain``: the DI step over the plain step on the same architectures (target 1.25),
+  with ``projector_bytes`` of the default search network;
+- ``traces_for_50_archs``: how often the plain supernet step traced after that many different
+  architectures (expected 1): the timed step itself, run on further architectures, which
+  costs a few steps where a separate network would cost another trace of a minute or more;
+- ``oracle_ms_per_trial_1k`` / ``_20k`` and their ratio (`di_nas.bench_oracle`; target 1.5);
+
+plus the raw medians in milliseconds and the environment. Every step is traced (and run once)
+before it is timed; the supernet, child and DI steps of an architecture are then timed round
+robin, so a shared machine's load falls on all of them alike. The report is printed and
+written atomically as JSON to ``--output`` (default ``<output_dir>/bench.json``).
+
+`--quick` keeps the figures' names but uses a smaller network, fewer architectures, steps and
+trials (all recorded in the report). This module trains nothing beyond the timed steps, reads
+no data and defines no flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from di_nas import bench_steps as S
+from di_nas.bench_oracle import oracle_ms_per_trial
+from di_nas.config import SpaceConfig
+from di_nas.training.checkpoints import atomic_write_json
+
+log = logging.getLogger("di_nas.bench")
+
+_SEARCH = SpaceConfig()  # The default search network is the benchmark's network.
+DEFAULT_NET = S.Net(_SEARCH.num_layers, _SEARCH.filters, _SEARCH.stem_multiplier, 32)
+TARGETS = {"supernet_over_child": 1.15, "traces_for_50_archs": 1, "di_over_plain": 1.25,
+           "oracle_20k_over_1k": 1.5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much a benchmark run measures.
+
+    Attributes:
+      net: network of the step figures (supernet, child, DI) and of the tracing count.
+      batch: batch size of those steps.
+      archs: sampled architectures the step ratios average over.
+      steps: timed steps per step function and architecture (the median is kept).
+      trace_archs: different architectures the plain step has run when its tracing count is
+        read (the `archs` timed ones first, then more, one step each).
+      projector_net: network whose DI projector memory is reported.
+      oracle_trials: (small, large) oracle run lengths ("1k" and "20k" in full runs).
+    """
+
+    net: S.Net
+    batch: int
+    archs: int
+    steps: int
+    trace_archs: int
+    projector_net: S.Net
+    oracle_trials: tuple[int, int]
+
+    def __post_init__(self):
+        if not 0 < self.archs <= self.trace_archs:
+            raise ValueError(f"need 0 < archs={self.archs} <= trace_archs={self.trace_archs}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FULL = Sizes(net=DEFAULT_NET, batch=64, archs=5, steps=10, trace_archs=50,
+             projector_net=DEFAULT_NET, oracle_trials=(1000, 20000))
+QUICK = dataclasses.replace(FULL, net=dataclasses.replace(DEFAULT_NET, num_layers=2), archs=2,
+                            steps=3, trace_archs=10, oracle_trials=(1000, 2000))
+
+
+def _trainers(supernet, cfg):
+    plain = S.make_trainer(supernet, cfg.optim, dataclasses.replace(cfg.di, enabled=False))
+    di = S.make_trainer(supernet, cfg.optim, dataclasses.replace(cfg.di, enabled=True))
+    return plain, di
+
+
+def step_figures(sizes: Sizes, cfg) -> dict:
+    """The step ratios, their raw medians (ms) and the plain step's tracing count."""
+    net = sizes.net
+    supernet = S.build_supernet_net(net, cfg.seed)
+    plain, di = _trainers(supernet, cfg)
+    plain_step, di_step = S.supernet_step(plain), S.supernet_step(di)
+    images, labels = S.random_batch(net, sizes.batch, cfg.seed)
+    archs = S.distinct_archs(supernet.space, sizes.trace_archs, cfg.seed)
+    timed, untimed = archs[:sizes.archs], archs[sizes.archs:]
+    first = timed[0].to_tensor()
+    log.info("network %s, batch %d: tracing the supernet steps", net, sizes.batch)
+    log.info("traced the plain step in %.1fs",
+             S.timed_call(lambda: plain_step(images, labels, first)))
+    log.info("traced the DI step in %.1fs", S.timed_call(lambda: di_step(images, labels, first)))
+    per_arch = []
+    for i, arch in enumerate(timed):
+        values = arch.to_tensor()
+        c_step = S.child_step(S.build_child_net(arch, net), cfg.optim.learning_rate)
+        trace_s = S.timed_call(lambda: c_step(images, labels))
+        fns = {"supernet": lambda: plain_step(images, labels, values),
+               "child": lambda: c_step(images, labels),
+               "di": lambda: di_step(images, labels, values)}
+        for fn in fns.values():  # The architecture's first run, untimed.
+            S.timed_call(fn)
+        ms = S.round_robin_medians(fns, sizes.steps)
+        per_arch.append(ms)
+        log.info("arch %d/%d (child traced in %.1fs): supernet %.1f ms, child %.1f ms, "
+                 "DI %.1f ms", i + 1, len(timed), trace_s, ms["supernet"], ms["child"], ms["di"])
+    # The tracing count: the same compiled plain step, on further architectures.
+    for arch in untimed:
+        S.timed_call(lambda: plain_step(images, labels, arch.to_tensor()))
+    traces = int(plain_step.experimental_get_tracing_count())
+    log.info("plain step traced %d time(s) for %d architectures", traces, len(archs))
+    column = {k: np.array([ms[k] for ms in per_arch]) for k in ("supernet", "child", "di")}
+    supernet_ms = float(np.median(column["supernet"]))
+    return {
+        "supernet_over_child": float(np.mean(column["supernet"] / column["child"])),
+        "traces_for_50_archs": traces,
+        "traces_archs": len(archs),
+        "di_over_plain": float(np.mean(column["di"] / column["supernet"])),
+        "supernet_step_ms": supernet_ms,
+        "child_step_ms": float(np.median(column["child"])),
+        "di_step_ms": float(np.median(column["di"])),
+        # The plain step is timed once, round robin with both the child and the DI step.
+        "plain_step_ms": supernet_ms,
+        "di_step_traces": int(di_step.experimental_get_tracing_count()),
+        "supernet_over_child_per_arch": (column["supernet"] / column["child"]).tolist(),
+        "di_over_plain_per_arch": (column["di"] / column["supernet"]).tolist(),
+        "archs": [list(a.values) for a in timed],
+    }
+
+
+def projector_figures(sizes: Sizes, cfg) -> dict:
+    """``projector_bytes`` of `sizes.projector_net` (builds variables only, traces nothing)."""
+    supernet = S.build_supernet_net(sizes.projector_net, cfg.seed)
+    _, di = _trainers(supernet, cfg)
+    return {"projector_bytes": di.projector_bytes()}
+
+
+def oracle_figures(sizes: Sizes, cfg) -> dict:
+    """Oracle bookkeeping cost per trial at two run lengths, and their ratio."""
+    out = {}
+    for key, trials in zip(("1k", "20k"), sizes.oracle_trials):
+        with tempfile.TemporaryDirectory() as directory:
+            ms = oracle_ms_per_trial(trials, directory, seed=cfg.seed)
+        log.info("oracle: %.3f ms per trial at %d trials", ms, trials)
+        out[f"oracle_ms_per_trial_{key}"] = ms
+        out[f"oracle_trials_{key}"] = trials
+    out["oracle_20k_over_1k"] = out["oracle_ms_per_trial_20k"] / out["oracle_ms_per_trial_1k"]
+    return out
+
+
+def environment(sizes: Sizes, quick: bool) -> dict:
+    net = sizes.net
+    return {
+        "tensorflow": tf.__version__,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "quick": bool(quick),
+        "batch": sizes.batch,
+        "image_shape": list(net.image_shape),
+        "num_archs": sizes.archs,
+        "steps": sizes.steps,
+        "network": net.to_dict(),
+        "projector_network": sizes.projector_net.to_dict(),
+        "sizes": sizes.to_dict(),
+    }
+
+
+def report_lines(report: dict) -> list[str]:
+    """The figures as aligned ``name value`` lines, with the target where there is one."""
+    lines = []
+    for key, value in report.items():
+        if isinstance(value, (dict, list)):
+            continue
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        target = TARGETS.get(key)
+        if target is not None:
+            text += f"  (target {'==' if isinstance(target, int) else '<='} {target})"
+        lines.append(f"{key:<30} {text}")
+    return lines
+
+
+def run_bench(cfg, sizes: Sizes | None = None) -> dict:
+    """Runs every benchmark, prints the figures, writes the JSON report; returns it.
+
+    Args:
+      cfg: a `config.Config`; reads ``bench`` (output, quick), ``optim``, ``di``, ``seed`` and
+        ``output_dir``.
+      sizes: what to measure; default `QUICK` or `FULL` as ``cfg.bench.quick`` says (tests
+        pass smaller sizes).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if sizes is None:
+        sizes = QUICK if cfg.bench.quick else FULL
+    tf.keras.utils.set_random_seed(cfg.seed)
+    path = cfg.bench.output or os.path.join(cfg.output_dir, "bench.json")
+    log.info("%s benchmark; report to %s", "quick" if cfg.bench.quick else "full", path)
+    report = {}
+    report.update(step_figures(sizes, cfg))
+    report.update(projector_figures(sizes, cfg))
+    report.update(oracle_figures(sizes, cfg))
+    report["targets"] = dict(TARGETS)
+    report["environment"] = environment(sizes, cfg.bench.quick)
+    print("\n".join(report_lines(report)), flush=True)
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_json(path, report)
+    log.info("wrote %s", path)
+    return report

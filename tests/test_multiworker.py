@@ -1,0 +1,125 @@
+"""Two worker processes on localhost under `MultiWorkerMirroredStrategy`.
+
+The test starts this file twice as a script (one process per worker, `TF_CONFIG` per
+process, free loopback ports, one CPU device each: conftest's two-device split applies only to
+the pytest process). Each worker runs a few disturbance-immune shared-weight steps on
+`tests/tiny_supernet.py`, dumps its banks, momentum and projectors to a path the test gives,
+and writes the job's results through `distribute.write_dir`. The test checks that both workers
+end with bitwise-equal state and that only the chief wrote into the output directory.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_WORKERS = 2
+STEPS = 3
+TIMEOUT_S = 240  # Each worker traces once (~15-30 s on a busy 2-core machine).
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.slow
+def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
+    ports = _free_ports(NUM_WORKERS)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    output_dir = tmp_path / "run"
+    procs = []
+    for index in range(NUM_WORKERS):
+        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
+                   CUDA_VISIBLE_DEVICES="",
+                   TF_CONFIG=json.dumps({"cluster": cluster,
+                                         "task": {"type": "worker", "index": index}}))
+        cmd = [sys.executable, os.path.abspath(__file__), str(output_dir),
+               str(tmp_path / f"dump{index}.npz")]
+        procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    logs = []
+    try:
+        for proc in procs:
+            logs.append(proc.communicate(timeout=TIMEOUT_S)[0])
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+        pytest.fail(f"workers did not finish within {TIMEOUT_S} s")
+    for index, (proc, log) in enumerate(zip(procs, logs, strict=True)):
+        assert proc.returncode == 0, f"worker {index} failed:\n{log[-3000:]}"
+
+    dumps = [dict(np.load(tmp_path / f"dump{i}.npz")) for i in range(NUM_WORKERS)]
+    assert dumps[0].keys() == dumps[1].keys() and any(k.startswith("projector/") for k in dumps[0])
+    for key in dumps[0]:
+        np.testing.assert_array_equal(dumps[0][key], dumps[1][key], err_msg=key)
+    moved = [k for k, v in dumps[0].items() if k.startswith("projector/")
+             and not np.allclose(v, np.eye(v.shape[-1]), atol=1e-6)]
+    assert moved, "DI never updated a projector"
+
+    # Only the chief (worker 0) wrote into output_dir; worker 1 wrote to a temp dir.
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["task_index"] == 0 and results["steps"] == STEPS
+    assert sorted(p.name for p in output_dir.iterdir()) == ["checkpoint", "results.json"]
+    other = json.loads((tmp_path / "dump1.json").read_text())["write_dir"]
+    assert not other.startswith(str(output_dir))
+
+
+# The worker ------------------------------------------------------------------------------------
+
+
+def worker(output_dir, dump_path):
+    """One worker: strategy first (before any other TF op), then steps, dumps and results."""
+    import shutil
+
+    import tensorflow as tf
+
+    from di_nas import config as config_lib
+    from di_nas import distribute
+
+    strategy = distribute.get_strategy(config_lib.DistributeConfig(strategy="multi_worker"))
+    from di_nas.supernet.steps import SharedWeightTrainer
+    from tests import tiny_supernet as tiny
+
+    per_replica = 4
+    batch = distribute.global_batch(per_replica, strategy)
+    with strategy.scope():
+        net = tiny.TinySupernet()
+        trainer = SharedWeightTrainer(net, config_lib.OptimConfig(),
+                                      config_lib.DIConfig(beta=1e-2, reset="never"),
+                                      total_steps=STEPS)
+    images, labels = tiny.examples(STEPS * batch)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(
+        batch, drop_remainder=True)
+    loop = distribute.compile_steps(strategy, trainer.train_step, args_fn=tiny.arch_for_step)
+    metrics = loop(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(STEPS))
+
+    target = distribute.write_dir(output_dir, strategy)
+    # Checkpointing is collective: every worker saves, non-chief workers into a temp dir.
+    tf.train.Checkpoint(trainer=trainer).write(os.path.join(target, "checkpoint", "ckpt"))
+    if distribute.is_chief(strategy):
+        tf.io.gfile.makedirs(target)
+        with tf.io.gfile.GFile(os.path.join(target, "results.json"), "w") as f:
+            json.dump({"task_index": strategy.cluster_resolver.task_id,
+                       "steps": int(trainer.step.numpy()),
+                       "loss": float(metrics["loss"])}, f)
+    np.savez(dump_path, **tiny.bank_arrays(net, trainer))
+    with open(dump_path.replace(".npz", ".json"), "w") as f:
+        json.dump({"write_dir": target}, f)
+    if target != output_dir:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    worker(sys.argv[1], sys.argv[2])
