@@ -24,6 +24,7 @@ no data and defines no flags.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -99,16 +100,17 @@ def step_figures(sizes: Sizes, cfg) -> dict:
     first = timed[0].to_tensor()
     log.info("network %s, batch %d: tracing the supernet steps", net, sizes.batch)
     log.info("traced the plain step in %.1fs",
-             S.timed_call(lambda: plain_step(images, labels, first)))
-    log.info("traced the DI step in %.1fs", S.timed_call(lambda: di_step(images, labels, first)))
+             S.timed_call(functools.partial(plain_step, images, labels, first)))
+    log.info("traced the DI step in %.1fs",
+             S.timed_call(functools.partial(di_step, images, labels, first)))
     per_arch = []
     for i, arch in enumerate(timed):
         values = arch.to_tensor()
         c_step = S.child_step(S.build_child_net(arch, net), cfg.optim.learning_rate)
-        trace_s = S.timed_call(lambda: c_step(images, labels))
-        fns = {"supernet": lambda: plain_step(images, labels, values),
-               "child": lambda: c_step(images, labels),
-               "di": lambda: di_step(images, labels, values)}
+        fns = {"supernet": functools.partial(plain_step, images, labels, values),
+               "child": functools.partial(c_step, images, labels),
+               "di": functools.partial(di_step, images, labels, values)}
+        trace_s = S.timed_call(fns["child"])
         for fn in fns.values():  # The architecture's first run, untimed.
             S.timed_call(fn)
         ms = S.round_robin_medians(fns, sizes.steps)
@@ -117,7 +119,7 @@ def step_figures(sizes: Sizes, cfg) -> dict:
                  "DI %.1f ms", i + 1, len(timed), trace_s, ms["supernet"], ms["child"], ms["di"])
     # The tracing count: the same compiled plain step, on further architectures.
     for arch in untimed:
-        S.timed_call(lambda: plain_step(images, labels, arch.to_tensor()))
+        S.timed_call(functools.partial(plain_step, images, labels, arch.to_tensor()))
     traces = int(plain_step.experimental_get_tracing_count())
     log.info("plain step traced %d time(s) for %d architectures", traces, len(archs))
     column = {k: np.array([ms[k] for ms in per_arch]) for k in ("supernet", "child", "di")}
@@ -149,7 +151,7 @@ def projector_figures(sizes: Sizes, cfg) -> dict:
 def oracle_figures(sizes: Sizes, cfg) -> dict:
     """Oracle bookkeeping cost per trial at two run lengths, and their ratio."""
     out = {}
-    for key, trials in zip(("1k", "20k"), sizes.oracle_trials):
+    for key, trials in zip(("1k", "20k"), sizes.oracle_trials, strict=True):
         with tempfile.TemporaryDirectory() as directory:
             ms = oracle_ms_per_trial(trials, directory, seed=cfg.seed)
         log.info("oracle: %.3f ms per trial at %d trials", ms, trials)
@@ -201,6 +203,9 @@ def run_bench(cfg, sizes: Sizes | None = None) -> dict:
         pass smaller sizes).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # A no-op when a library already configured the root logger (a bare `logging.warning`
+    # at import does, at level WARNING); the progress lines must show all the same.
+    log.setLevel(logging.INFO)
     if sizes is None:
         sizes = QUICK if cfg.bench.quick else FULL
     tf.keras.utils.set_random_seed(cfg.seed)

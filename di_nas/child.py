@@ -47,6 +47,8 @@ class DropPath(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # A layer attribute, so the RNG position is saved with the model's checkpoint.
+        self.seed_state = self.seed_generator.state
 
     def build(self, input_shape):
         self.scale = self.add_weight(name="scale", shape=(), initializer="ones",

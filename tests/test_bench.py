@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from di_nas import bench
-from di_nas import config
+from di_nas import bench, config
 from di_nas.bench_steps import Net
 
 TINY_NET = Net(num_layers=1, filters=4, stem_multiplier=1, image_size=8, space="nb201")
@@ -31,7 +30,8 @@ def test_run_bench_writes_every_figure(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report == json.loads(json.dumps(returned))  # Tuples come back as lists.
     for key in POSITIVE:
-        assert isinstance(report[key], float) and math.isfinite(report[key]) and report[key] > 0, key
+        value = report[key]
+        assert isinstance(value, float) and math.isfinite(value) and value > 0, key
     assert report["traces_for_50_archs"] == 1 and report["traces_archs"] == 3
     assert report["di_step_traces"] == 1
     assert report["projector_bytes"] > 0

@@ -64,8 +64,8 @@ def test_hash_and_equality(space):
     b = space.architecture(list(a.values))
     assert a == b and hash(a) == hash(b)
     assert len({a, b}) == 1
-    other = space.architecture([(v + 1) % d.num_choices for v, d in zip(a.values,
-                                                                      space.decisions)])
+    bumped = [(v + 1) % d.num_choices for v, d in zip(a.values, space.decisions, strict=True)]
+    other = space.architecture(bumped)
     assert other != a
     assert get_space("nb201").architecture([0] * 6) != get_space("enas_micro").architecture(
         [0] * 40)

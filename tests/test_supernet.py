@@ -1,8 +1,8 @@
 """Supernets: a path computes exactly its standalone child, one trace serves every architecture,
 a step moves only the path's rows, batch statistics everywhere, checkpoints round-trip.
 
-Tiny networks (8x8x1 images, 8 filters, enas_micro with 2 normal cells, nb201 with 1 cell per
-stage); one supernet and one traced train step per space for the module.
+Tiny networks (8x8x1 images, 8 filters, enas_micro with 1 normal + 2 reduction cells, nb201
+with 1 cell per stage); one supernet and one traced train step per space for the module.
 """
 
 import numpy as np
@@ -24,7 +24,7 @@ BATCH = 8
 
 
 def space_cfg(name):
-    return SpaceConfig(name=name, num_layers=2, filters=8, stem_multiplier=1, num_cells=1)
+    return SpaceConfig(name=name, num_layers=1, filters=8, stem_multiplier=1, num_cells=1)
 
 
 def child_depth(name):
@@ -97,7 +97,7 @@ def snapshot(setup):
 def test_factory_builds_each_space():
     assert isinstance(build_supernet("nb201", 3, IMAGE_SHAPE, space_cfg("nb201")), Nb201Supernet)
     net = build_supernet("enas_micro", 3, IMAGE_SHAPE, space_cfg("enas_micro"))
-    assert isinstance(net, EnasMicroSupernet) and net.num_layers == 2
+    assert isinstance(net, EnasMicroSupernet) and net.num_layers == 1
 
 
 def test_path_equals_child(setup):
@@ -194,6 +194,6 @@ def test_checkpoint_round_trip(setup, tmp_path):
     assert not np.array_equal(fresh.banks[0].variable.numpy(),
                               setup.net.banks[0].variable.numpy()), kernel
     tf.train.Checkpoint(supernet=fresh).read(path).assert_existing_objects_matched()
-    for mine, theirs in zip(setup.net.banks, fresh.banks):
+    for mine, theirs in zip(setup.net.banks, fresh.banks, strict=True):
         assert mine.name == theirs.name
         np.testing.assert_array_equal(theirs.variable.numpy(), mine.variable.numpy())

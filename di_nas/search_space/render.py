@@ -166,7 +166,7 @@ def render_architecture(arch: Architecture, path: str, dpi: int = 110) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, squeeze=False,
                         gridspec_kw={"height_ratios": heights})[:, 0]
-    for ax, cell in zip(axes, panels):
+    for ax, cell in zip(axes, panels, strict=True):
         _draw_cell(ax, cell)
     fig.suptitle(f"{arch.space_name}: {arch}".replace(" | ", "\n"), fontsize=8)
     buf = io.BytesIO()

@@ -137,7 +137,7 @@ class Nb201Supernet(Supernet):
                                      for o in range(len(space_lib.OPS))])
         if not inputs.enabled:
             return result
-        for name, x_mean in zip(stat_names, result[1:]):
+        for name, x_mean in zip(stat_names, result[1:], strict=True):
             self.note_input(rec, name, x_mean)
         return result[0]
 

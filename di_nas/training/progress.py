@@ -80,12 +80,12 @@ class JobClock:
     def eta_seconds(self) -> float:
         """Seconds left at the mean pace of this process's epochs after its first one.
 
-        The first epoch of a process also traces the step function, so it is left out once
-        there are others.
+        The first epoch of a process also traces the step function, so it is left out (NaN
+        until a second epoch has run).
         """
-        if not self._durations:
+        steady = self._durations[1:]
+        if not steady:
             return float("nan")
-        steady = self._durations[1:] or self._durations
         return sum(steady) / len(steady) * (self.epochs - self.done)
 
 
