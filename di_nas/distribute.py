@@ -70,6 +70,12 @@ def get_strategy(cfg) -> tf.distribute.Strategy:
             devices = [d.name for d in tf.config.list_logical_devices("GPU")]
         if not devices:
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        if not any("GPU" in d.upper() for d in devices):
+            # CPU replicas: reduce on one device. The default collective all-reduce caches
+            # its instances per process, so a second MirroredStrategy in the same process
+            # (a study after a search, or tests) can collide with the first one's keys.
+            return tf.distribute.MirroredStrategy(
+                devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker":
         check_tf_config(os.environ.get("TF_CONFIG"))

@@ -16,9 +16,10 @@ from di_nas.training import outputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The tiniest search the flags can describe: 3 cells of 4 channels, 2 epochs of 4 steps.
+# A tiny search on the small nb201 space (3 cells of 4 channels: it traces in seconds),
+# 3 epochs of 4 steps. The enas_micro search runs end to end in-process below.
 TINY_FLAGS = [
-    "--num_layers=1", "--filters=4", "--stem_multiplier=1", "--batch_size=16",
+    "--space=nb201", "--num_cells=1", "--filters=4", "--batch_size=16",
     "--eval_batch_size=16", "--epochs=3", "--steps_per_epoch=4", "--controller_steps_per_epoch=2",
     "--controller_aggregate=2", "--controller_lstm_units=8", "--num_candidates=4",
     "--log_every=2", "--deterministic", "--seed=3",
@@ -64,10 +65,11 @@ def test_keras_tuner_baselines_drive_the_supernet(tmp_path, controller):
     from di_nas.training.search import run_search
 
     cfg = _tiny(tmp_path, controller={"name": controller, "steps_per_epoch": 1,
-                                      "aggregate": 2, "lstm_units": 8})
+                                      "aggregate": 2, "lstm_units": 8},
+                space={"name": "nb201", "num_cells": 1})
     result = run_search(cfg)
     assert result["controller"] == controller
-    load_architecture(str(tmp_path / "best_architecture.json"), "enas_micro")
+    load_architecture(str(tmp_path / "best_architecture.json"), "nb201")
     lines = (tmp_path / "oracle" / "trials.jsonl").read_text().splitlines()
     assert len(lines) == 2
 
@@ -98,22 +100,22 @@ def test_cli_refuses_mismatch_with_one_line(tmp_path):
 def test_resume_after_sigkill_gives_the_same_result(tmp_path):
     """A search killed mid-run and started again ends where an uninterrupted one does."""
     straight = tmp_path / "straight"
-    proc = _run_cli(straight)
+    proc = _run_cli(straight, "--epochs=8")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-2000:]
     expected = json.loads((straight / "best_architecture.json").read_text())["values"]
 
     killed = tmp_path / "killed"
-    proc = _run_cli(killed)
+    proc = _run_cli(killed, "--epochs=8")
     marker = killed / "checkpoints" / "checkpoint"
     deadline = time.time() + 600
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.02)
     assert proc.poll() is None, "the search finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "result.json").exists()
-    proc = _run_cli(killed)
+    proc = _run_cli(killed, "--epochs=8")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-2000:]
     assert "resuming from epoch" in out

@@ -52,9 +52,12 @@ def load_architecture(path: str, expected_space: str | None = None) -> Architect
     try:
         with tf.io.gfile.GFile(path) as f:
             data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except json.JSONDecodeError as e:
         raise UserError(f"architecture file {path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno}): regenerate it with di-nas-search") from None
+    except UnicodeDecodeError:
+        raise UserError(f"architecture file {path} is not UTF-8 text: pass the "
+                        "best_architecture.json that di-nas-search wrote") from None
     try:
         return architecture_from_dict(data, expected_space)
     except UserError as e:

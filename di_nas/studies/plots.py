@@ -55,3 +55,35 @@ def plot_pd(result: dict, path: str) -> None:
                  f"{result['steps']} steps each")
     save_atomic(fig, path)
     plt.close(fig)
+
+
+def plot_rank(result: dict, path: str) -> None:
+    """Standalone vs shared-weight accuracy (left) and the same as ranks (right), one colour per
+    method, Kendall tau in the legend."""
+    plt, (fig, axes) = _figure(1, 2, figsize=(11, 4.2))
+    rows = result["per_arch"]
+    truth = np.array([r["standalone_acc"] for r in rows])
+    truth_rank = np.argsort(np.argsort(-truth)) + 1  # 1 = best; ties broken by order
+    for method in ("plain", "di"):
+        if f"{method}_acc" not in rows[0]:
+            continue
+        acc = np.array([r[f"{method}_acc"] for r in rows])
+        s = result[method]
+        label = f"{method}: tau {s['kendall_tau']:.3f}, rho {s['spearman_rho']:.3f}"
+        axes[0].scatter(truth, acc, label=label, color=COLORS.get(method), alpha=0.8)
+        axes[1].scatter(truth_rank, np.argsort(np.argsort(-acc)) + 1, label=label,
+                        color=COLORS.get(method), alpha=0.8)
+    axes[0].set_xlabel("standalone accuracy (ground truth)")
+    axes[0].set_ylabel("shared-weight accuracy")
+    axes[0].set_title("accuracy")
+    n = len(rows)
+    axes[1].plot([1, n], [1, n], color="black", lw=0.6, ls="--")
+    axes[1].set_xlabel("standalone rank (1 = best)")
+    axes[1].set_ylabel("shared-weight rank")
+    axes[1].set_title("rank")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Rank correlation, {result['dataset']}: {n} nb201 archs, "
+                 f"{result['child_steps']} standalone / {result['supernet_steps']} supernet steps")
+    save_atomic(fig, path)
+    plt.close(fig)

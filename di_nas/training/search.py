@@ -30,7 +30,7 @@ from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.supernet.steps import SharedWeightTrainer
-from di_nas.training import outputs
+from di_nas.training import outputs, progress
 
 log = logging.getLogger("di_nas.search")
 
@@ -251,14 +251,13 @@ class Search:
 
 def run_search(cfg) -> dict:
     """Runs (or resumes, or reports) the search that `cfg` describes; returns the result."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if cfg.search.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(cfg.seed)
     outputs.prepare_output_dir(cfg)
     finished = outputs.read_result(cfg.output_dir)
     if finished is not None:
-        log.info("search in %s already finished; reporting its result", cfg.output_dir)
+        progress.log(f"search in {cfg.output_dir} already finished; reporting its result")
         outputs.print_result(finished, cfg.output_dir)
         return finished
     strategy = distribute.get_strategy(cfg.distribute)
@@ -266,12 +265,13 @@ def run_search(cfg) -> dict:
     chief = distribute.is_chief(strategy)
     if search.manager.latest_checkpoint:
         search.checkpoint.restore(search.manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resuming from epoch %d (step %d) of %s", int(search.epochs_done.numpy()) + 1,
-                 int(search.trainer.step.numpy()), cfg.output_dir)
-    log.info("search network: %s, %d banks, %.2f M shared weights; DI %s, projector memory "
-             "%d bytes", cfg.space.name, len(search.supernet.banks),
-             sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks) / 1e6, "on" if search.trainer.di else "off",
-             search.trainer.projector_bytes())
+        progress.log(f"resuming from epoch {int(search.epochs_done.numpy()) + 1} (step "
+                     f"{int(search.trainer.step.numpy())}) of {cfg.output_dir}")
+    weights = sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks)
+    progress.log(f"search network: {cfg.space.name}, {len(search.supernet.banks)} banks, "
+                 f"{weights / 1e6:.2f} M shared weights; DI "
+                 f"{'on' if search.trainer.di else 'off'}, projector memory "
+                 f"{search.trainer.projector_bytes()} bytes")
     writer = (tf.summary.create_file_writer(os.path.join(cfg.output_dir, "tensorboard",
                                                          "search")) if chief else None)
     start = time.time()
@@ -293,10 +293,11 @@ def run_search(cfg) -> dict:
                     for name, value in search.trainer.projector_stats().items():
                         tf.summary.scalar(f"projector_trace/{name}", value)
                 writer.flush()
-            log.info("epoch %d/%d: loss %.4f, train acc %.4f, reward %.4f, lr %.5f, %.0fs",
-                     epoch + 1, cfg.search.epochs, shared.get("loss", float("nan")),
-                     shared.get("accuracy", float("nan")), ctrl["reward_mean"],
-                     float(search.trainer.learning_rate()), time.time() - start)
+            progress.log(
+                f"epoch {epoch + 1}/{cfg.search.epochs}: loss {shared.get('loss', np.nan):.4f}, "
+                f"train acc {shared.get('accuracy', np.nan):.4f}, reward "
+                f"{ctrl['reward_mean']:.4f}, lr {float(search.trainer.learning_rate()):.5f}, "
+                f"{time.time() - start:.0f}s")
             if stop.raised:
                 raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}; checkpoint saved in "
                                         f"{cfg.output_dir}: run the same command to resume")
