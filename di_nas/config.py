@@ -86,6 +86,7 @@ class SpaceConfig:
     stem_multiplier: int = 3
     share_across_inputs: bool = False
     num_cells: int = 5
+    bn_affine: bool = False
 
     def __post_init__(self):
         _choice("space", "name", self.name, SPACES)

@@ -46,6 +46,22 @@ def rls_update_many(p: tf.Tensor, xs: tf.Tensor, beta) -> tf.Tensor:
     return p
 
 
+def rls_update_block(p: tf.Tensor, xs: tf.Tensor, beta) -> tf.Tensor:
+    """All of `xs` `[n, ..., d]` folded into `P` at once (matrix inversion lemma):
+
+        P <- P - P X^T (beta I + X P X^T)^{-1} X P
+
+    Equal to `rls_update_many` (the inverse of P gains X^T X / beta either way), with one
+    small `n x n` solve instead of `n` sequential updates.
+    """
+    if xs.shape[0] == 1:
+        return rls_update(p, xs[0], beta)
+    x = tf.experimental.numpy.moveaxis(xs, 0, -2)  # [..., n, d]
+    px = tf.linalg.matmul(p, x, transpose_b=True)  # [..., d, n]
+    gram = tf.linalg.matmul(x, px) + beta * tf.eye(xs.shape[0], dtype=p.dtype)
+    return p - tf.linalg.matmul(px, tf.linalg.solve(gram, tf.linalg.matrix_transpose(px)))
+
+
 def decay_towards_identity(p: tf.Tensor, rate) -> tf.Tensor:
     """`(1 - rate) P + rate I`: gives back plasticity gradually instead of a hard reset."""
     return (1.0 - rate) * p + rate * identity_like(p)

@@ -254,3 +254,15 @@ def test_cosine_lr_endpoints():
     assert float(optim.cosine_lr(1000, 100, 0.05, 0.001)) == pytest.approx(0.001)
     assert float(optim.cosine_lr(tf.constant(25, tf.int64), 100, 1.0, 0.0)) == pytest.approx(
         0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_block_update_equals_sequential_updates():
+    rng = np.random.default_rng(7)
+    p = tf.constant(np.eye(6, dtype=np.float32)[None].repeat(3, 0))
+    xs = tf.constant(rng.normal(size=(4, 3, 6)).astype(np.float32))
+    xs = tf.tensor_scatter_nd_update(xs, [[0, 2], [1, 2], [2, 2], [3, 2]],
+                                     tf.zeros([4, 6]))  # Row 2: no input, no change.
+    block = proj.rls_update_block(p, xs, 0.1).numpy()
+    sequential = proj.rls_update_many(p, xs, 0.1).numpy()
+    np.testing.assert_allclose(block, sequential, atol=1e-5)
+    np.testing.assert_allclose(block[2], np.eye(6), atol=1e-6)

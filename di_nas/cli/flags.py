@@ -52,6 +52,9 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("share_across_inputs", "space", "share_across_inputs",
        "Share one op's weights across the inputs a node may read."),
     _S("num_cells", "space", "num_cells", "nb201: cells per stage."),
+    _S("bn_affine", "space", "bn_affine",
+       "Learn batch-norm scale/offset and a head bias in the supernet (ENAS); off by default "
+       "(DARTS): then every shared weight is a kernel that DI protects."),
     # optim
     _S("learning_rate", "optim", "learning_rate", "Shared-weight SGD learning rate (cosine)."),
     _S("learning_rate_min", "optim", "learning_rate_min", "Cosine schedule floor."),

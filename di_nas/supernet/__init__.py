@@ -19,10 +19,12 @@ def build_supernet(space_name: str, num_classes: int, image_shape, space_cfg, se
         return EnasMicroSupernet(
             num_classes, image_shape, num_layers=space_cfg.num_layers,
             filters=space_cfg.filters, stem_multiplier=space_cfg.stem_multiplier,
-            share_across_inputs=space_cfg.share_across_inputs, seed=seed)
+            share_across_inputs=space_cfg.share_across_inputs, seed=seed,
+            bn_affine=space_cfg.bn_affine)
     if space_name == "nb201":
         from di_nas.supernet.nb201 import Nb201Supernet
 
         return Nb201Supernet(num_classes, image_shape, num_cells=space_cfg.num_cells,
-                             filters=space_cfg.filters, seed=seed)
+                             filters=space_cfg.filters, seed=seed,
+                             bn_affine=space_cfg.bn_affine)
     raise UserError(f"no supernet for search space '{space_name}': choose enas_micro or nb201")

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from di_nas.search_space import Architecture, get_space
 from di_nas.supernet import banks as banks_lib
+from di_nas.supernet import functional as F
 from di_nas.supernet.functional import InputRecorder
 
 
@@ -22,8 +23,10 @@ class Supernet(keras.Model):
 
     space_name = ""
 
-    def __init__(self, num_classes: int, image_shape, seed: int = 0, **kwargs):
+    def __init__(self, num_classes: int, image_shape, seed: int = 0, bn_affine: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.bn_affine = bool(bn_affine)
         self.space = get_space(self.space_name)
         self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -52,6 +55,19 @@ class Supernet(keras.Model):
             raise ValueError(f"site {name} declared twice")
         bank = self.bank_map[key]
         self.sites[name] = (bank, bank.add_site(name, **placement))
+
+    def _bn_sites(self, name: str, c: int, **placement) -> None:
+        """Batch-norm scale and offset, only with `bn_affine`. Without them (DARTS' search
+        setting, our default) every shared weight is a kernel, and DI protects all of them:
+        scale and offset are not projected, and left trainable they carry the disturbance."""
+        if self.bn_affine:
+            self.site(f"{name}-gamma", banks_lib.VECTOR_ONES, (c,), **placement)
+            self.site(f"{name}-beta", banks_lib.VECTOR_ZEROS, (c,), **placement)
+
+    def _head_sites(self, channels: int) -> None:
+        self.site("head-kernel", banks_lib.DENSE, (channels, self.num_classes))
+        if self.bn_affine:
+            self.site("head-bias", banks_lib.VECTOR_ZEROS, (self.num_classes,))
 
     @property
     def banks(self) -> list[banks_lib.Bank]:
@@ -90,6 +106,21 @@ class Supernet(keras.Model):
 
     def _forward(self, images, arch, record, inputs):
         raise NotImplementedError
+
+    def _bn(self, rec, name, x):
+        if not self.bn_affine:
+            return F.batch_norm(x, None, None)
+        return F.batch_norm(x, self.w(rec, f"{name}-gamma"), self.w(rec, f"{name}-beta"))
+
+    def _conv(self, rec, inputs, name, x, kernel_size=1, strides=1):
+        self.note_input(rec, f"{name}-kernel", inputs.conv(x, kernel_size, strides))
+        return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
+
+    def _head(self, rec, inputs, h):
+        """Logits from pooled features `h`."""
+        self.note_input(rec, "head-kernel", inputs.dense(h))
+        logits = tf.matmul(h, self.w(rec, "head-kernel"))
+        return logits + self.w(rec, "head-bias") if self.bn_affine else logits
 
     # Host-side views -------------------------------------------------------------------------
 

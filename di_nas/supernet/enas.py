@@ -36,13 +36,13 @@ class EnasMicroSupernet(Supernet):
 
     def __init__(self, num_classes, image_shape, num_layers: int = 6, filters: int = 20,
                  stem_multiplier: int = 3, share_across_inputs: bool = False, seed: int = 0,
-                 **kwargs):
+                 bn_affine: bool = False, **kwargs):
         self.num_layers = num_layers
         self.filters = filters
         self.stem_multiplier = stem_multiplier
         self.share_across_inputs = share_across_inputs
         self.layers_plan = enas_layers(num_layers, filters)
-        super().__init__(num_classes, image_shape, seed=seed, **kwargs)
+        super().__init__(num_classes, image_shape, seed=seed, bn_affine=bn_affine, **kwargs)
 
     # Declaration -----------------------------------------------------------------------------
 
@@ -78,12 +78,7 @@ class EnasMicroSupernet(Supernet):
                           loose_pos=cell * space_lib.NUM_NODES + node)
             self._bn_sites(f"L{plan.index}-combine-bn", c)
             shapes = [shapes[-1], (c, False)]
-        self.site("head-kernel", B.DENSE, (self.layers_plan[-1].channels, self.num_classes))
-        self.site("head-bias", B.VECTOR_ZEROS, (self.num_classes,))
-
-    def _bn_sites(self, name, c, **placement):
-        self.site(f"{name}-gamma", B.VECTOR_ONES, (c,), **placement)
-        self.site(f"{name}-beta", B.VECTOR_ZEROS, (c,), **placement)
+        self._head_sites(self.layers_plan[-1].channels)
 
     def _reduce_sites(self, name, c_in, c_out):
         self.site(f"{name}-a-kernel", B.CONV, (1, 1, c_in, c_out // 2))
@@ -114,13 +109,6 @@ class EnasMicroSupernet(Supernet):
             flags.append(tf.logical_not(read))
         return tf.concat(flags, axis=0)
 
-    def _bn(self, rec, name, x):
-        return F.batch_norm(x, self.w(rec, f"{name}-gamma"), self.w(rec, f"{name}-beta"))
-
-    def _conv(self, rec, inputs, name, x, kernel_size=1, strides=1):
-        self.note_input(rec, f"{name}-kernel", inputs.conv(x, kernel_size, strides))
-        return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
-
     def _relu_conv_bn(self, rec, inputs, name, x):
         return self._bn(rec, f"{name}-bn", self._conv(rec, inputs, name, tf.nn.relu(x)))
 
@@ -148,9 +136,7 @@ class EnasMicroSupernet(Supernet):
                 x1 = self._relu_conv_bn(rec, inputs, f"L{plan.index}-cal1", x1)
             out = self._cell(rec, inputs, arch, loose, plan, [x0, x1])
             states = [states[-1], out]
-        h = tf.reduce_mean(tf.nn.relu(states[-1]), axis=[1, 2])
-        self.note_input(rec, "head-kernel", inputs.dense(h))
-        return tf.matmul(h, self.w(rec, "head-kernel")) + self.w(rec, "head-bias")
+        return self._head(rec, inputs, tf.reduce_mean(tf.nn.relu(states[-1]), axis=[1, 2]))
 
     def _cell(self, rec, inputs, arch, loose, plan, nodes):
         cell = 1 if plan.reduction else 0

@@ -36,11 +36,11 @@ class Nb201Supernet(Supernet):
     space_name = "nb201"
 
     def __init__(self, num_classes, image_shape, num_cells: int = 5, filters: int = 16,
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, bn_affine: bool = False, **kwargs):
         self.num_cells = num_cells
         self.filters = filters
         self.layers_plan = nb201_stages(num_cells, filters)
-        super().__init__(num_classes, image_shape, seed=seed, **kwargs)
+        super().__init__(num_classes, image_shape, seed=seed, bn_affine=bn_affine, **kwargs)
 
     # Declaration -----------------------------------------------------------------------------
 
@@ -64,21 +64,9 @@ class Nb201Supernet(Supernet):
                     self.site(f"{name}-kernel", B.CONV, (k, k, c, c), op_pos=edge, op_value=op)
                     self._bn_sites(f"{name}-bn", c, op_pos=edge, op_value=op)
         self._bn_sites("head-bn", c)
-        self.site("head-kernel", B.DENSE, (c, self.num_classes))
-        self.site("head-bias", B.VECTOR_ZEROS, (self.num_classes,))
-
-    def _bn_sites(self, name, c, **placement):
-        self.site(f"{name}-gamma", B.VECTOR_ONES, (c,), **placement)
-        self.site(f"{name}-beta", B.VECTOR_ZEROS, (c,), **placement)
+        self._head_sites(c)
 
     # Forward ---------------------------------------------------------------------------------
-
-    def _bn(self, rec, name, x):
-        return F.batch_norm(x, self.w(rec, f"{name}-gamma"), self.w(rec, f"{name}-beta"))
-
-    def _conv(self, rec, inputs, name, x, kernel_size=1, strides=1):
-        self.note_input(rec, f"{name}-kernel", inputs.conv(x, kernel_size, strides))
-        return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
 
     def _forward(self, images, arch, rec, inputs):
         x = self._bn(rec, "stem-bn", self._conv(rec, inputs, "stem", images, 3))
@@ -88,9 +76,7 @@ class Nb201Supernet(Supernet):
             else:
                 x = self._cell(rec, inputs, arch, plan.index, x)
         h = tf.nn.relu(self._bn(rec, "head-bn", x))
-        h = tf.reduce_mean(h, axis=[1, 2])
-        self.note_input(rec, "head-kernel", inputs.dense(h))
-        return tf.matmul(h, self.w(rec, "head-kernel")) + self.w(rec, "head-bias")
+        return self._head(rec, inputs, tf.reduce_mean(h, axis=[1, 2]))
 
     def _residual(self, rec, inputs, name, x):
         a = self._bn(rec, f"{name}-a-bn",

@@ -147,9 +147,7 @@ class SharedWeightTrainer(tf.Module):
             # copy of the device being updated (mirrored variables lack `scatter_nd_update`).
             mom_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, m_new, m), idx))
             if p_var is not None:
-                p_new = p
-                for x_group in tf.unstack(x, axis=0):  # Sub-batch means, in order.
-                    p_new = proj.rls_update(p_new, x_group, self.betas[bank.name])
+                p_new = proj.rls_update_block(p, x, self.betas[bank.name])
                 if self.di_cfg.decay:
                     p_new = proj.decay_towards_identity(p_new, self.di_cfg.decay)
                 p_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, p_new, p), idx))
