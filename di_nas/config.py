@@ -172,8 +172,8 @@ class ControllerConfig:
 class SearchConfig:
     """Length of the search; ``steps_per_epoch=0`` means one pass over search-train."""
 
-    epochs: int = 10
-    steps_per_epoch: int = 0
+    epochs: int = 15
+    steps_per_epoch: int = 40
     num_candidates: int = 100
     log_every: int = 10
     deterministic: bool = False

@@ -91,7 +91,7 @@ def test_job_gets_the_config_and_flags_reset_between_runs(fake_job, tmp_path):
     assert run_in_process() == 0
     first, second = fake_job
     assert (first.data.dataset, first.search.epochs, first.data.batch_size) == ("digits", 2, 160)
-    assert second.search.epochs == 10 and second.data.batch_size == 64
+    assert second.search.epochs == 15 and second.data.batch_size == 64
 
 
 def test_missing_library_module_says_not_yet_available(capsys):
@@ -123,3 +123,12 @@ def test_user_error_raised_by_the_job(monkeypatch, fake_job, capsys):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_study_name_may_be_positional(tmp_path):
+    """`di-nas-study NAME` sets --study; an unknown name is one clear error line."""
+    out = tmp_path / "study"
+    result = run_cli("study", "nope", f"--output_dir={out}")
+    assert_one_line_error(result, "study", "--study=nope")
+    assert "pd|rank" in result.stderr
+    assert not out.exists()

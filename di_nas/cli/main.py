@@ -62,7 +62,7 @@ def _import_job(module: str, function: str):
 
 
 def run_app(cmd: str, module: str, function: str, *, check_data: bool = True,
-            argv: Sequence[str] | None = None) -> NoReturn:
+            argv: Sequence[str] | None = None, positional: str | None = None) -> NoReturn:
     """Runs one di-nas command and exits.
 
     Args:
@@ -71,6 +71,8 @@ def run_app(cmd: str, module: str, function: str, *, check_data: bool = True,
         function: the job, called as ``function(cfg)``.
         check_data: check that ``--dataset`` names a usable dataset before the job starts.
         argv: the command line (default ``sys.argv``).
+        positional: a flag that one bare argument sets (``di-nas-study pd`` means
+            ``--study=pd``).
     """
     prog = f"di-nas-{cmd}"
     argv = list(sys.argv if argv is None else argv)
@@ -91,6 +93,11 @@ def run_app(cmd: str, module: str, function: str, *, check_data: bool = True,
             remaining = di_flags.FLAGS(argv)
         except flags.Error as e:
             raise UserError(_flag_error_message(e, argv)) from None
+        if positional and len(remaining) == 2:
+            try:
+                di_flags.FLAGS[positional].parse(remaining.pop())
+            except flags.Error as e:
+                raise UserError(str(e)) from None
         if len(remaining) > 1:
             raise UserError(f"unexpected argument(s) {' '.join(remaining[1:])}: flags are "
                             "written --name=value")
@@ -138,11 +145,12 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-def main_wrapper(cmd: str, module: str, function: str, *, check_data: bool = True):
+def main_wrapper(cmd: str, module: str, function: str, *, check_data: bool = True,
+                 positional: str | None = None):
     """Returns a zero-argument ``run()`` for a console script (see ``run_app``)."""
 
     def run() -> NoReturn:
-        run_app(cmd, module, function, check_data=check_data)
+        run_app(cmd, module, function, check_data=check_data, positional=positional)
 
     run.__doc__ = f"Entry point of di-nas-{cmd}: runs {module}.{function}(cfg)."
     return run

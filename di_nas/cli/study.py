@@ -7,7 +7,9 @@ import time.
 
 from di_nas.cli import main
 
-run = main.main_wrapper("study", "di_nas.studies", "run_study", check_data=True)
+# `di-nas-study pd` and `di-nas-study rank` (or --study=...).
+run = main.main_wrapper("study", "di_nas.studies", "run_study", check_data=True,
+                        positional="study")
 
 if __name__ == "__main__":
     run()

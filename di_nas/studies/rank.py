@@ -338,7 +338,8 @@ def markdown(result: dict) -> str:
                      f"| {s['mean_acc']:.4f} |")
     lines += ["", "| architecture | standalone acc | plain acc | DI acc |", "|---|---|---|---|"]
     for row in sorted(result["per_arch"], key=lambda r: -r["standalone_acc"]):
-        lines.append(f"| `{row['readable']}` | {row['standalone_acc']:.4f} "
+        readable = row["readable"].replace("|", "\\|")  # A literal pipe in a table cell.
+        lines.append(f"| `{readable}` | {row['standalone_acc']:.4f} "
                      f"| {row['plain_acc']:.4f} | {row['di_acc']:.4f} |")
     lines += [
         "",
