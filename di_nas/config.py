@@ -229,9 +229,9 @@ class StudyConfig:
 
     name: str = "pd"
     pairs: int = 20
-    steps: int = 50
+    steps: int = 30
     warmup_steps: int = 300
-    archs: int = 12
+    archs: int = 24
     child_steps: int = 300
     supernet_steps: int = 1500
 

@@ -16,14 +16,14 @@ a `tf.data` iterator). This module holds no study logic (see `di_nas.studies.pd`
 from __future__ import annotations
 
 import weakref
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
 
 from di_nas import projection as proj
 
-_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _arch_tensor(arch) -> tf.Tensor:
@@ -139,7 +139,7 @@ def restore(trainer, snap: dict) -> None:
     weights = trainer.supernet.weights
     if len(weights) != len(snap["weights"]):
         raise ValueError("snapshot is from a different supernet")
-    for var, value in zip(weights, snap["weights"]):
+    for var, value in zip(weights, snap["weights"], strict=True):
         var.assign(value)
     for name, var in trainer.momentum.items():
         var.assign(snap["momentum"][name])

@@ -35,7 +35,7 @@ def global_norm_scale(grads, active_masks, clip_norm: float):
     if not clip_norm:
         return tf.constant(1.0)
     squares = []
-    for g, active in zip(grads, active_masks):
+    for g, active in zip(grads, active_masks, strict=True):
         axes = list(range(1, len(g.shape)))
         row_sq = tf.reduce_sum(tf.square(g), axis=axes) if axes else tf.square(g)
         squares.append(tf.reduce_sum(tf.where(active, row_sq, 0.0)))

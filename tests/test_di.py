@@ -88,7 +88,8 @@ def test_snapshot_restore_gives_identical_steps(env):
     np.testing.assert_array_equal(env.di.step.numpy(), env.warm["step"])
     again = disturbance.compiled(env.di).train(batch, arch)
     assert again["loss"] == pytest.approx(first["loss"], abs=1e-6)
-    for var, value in zip(env.net.weights, after_one):  # Equal up to oneDNN's summation order.
+    # Equal up to oneDNN's summation order.
+    for var, value in zip(env.net.weights, after_one, strict=True):
         np.testing.assert_allclose(var.numpy(), value, atol=1e-6)
     disturbance.restore(env.di, env.warm)  # The plain snapshot has no P: identity.
     assert all(np.allclose(p.numpy(), np.eye(p.shape[-1])) for p in env.di.projectors.values())

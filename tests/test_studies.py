@@ -7,7 +7,6 @@ import pytest
 
 from di_nas import config as config_lib
 
-
 # PD ----------------------------------------------------------------------------------------------
 
 def test_pd_study_writes_json_plot_and_report(tmp_path, capsys):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import collections
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras_tuner as kt
 import numpy as np
@@ -219,7 +220,8 @@ class CompactPersistenceMixin:
                     if n == len(lines) - 1:
                         break  # A line cut short by a crash mid-append: that trial re-runs.
                     raise UserError(f"{trials_path} line {n + 1} is not JSON: the oracle "
-                                    "directory is corrupt; start with a new --output_dir")
+                                    "directory is corrupt; start with a new --output_dir"
+                                    ) from None
                 trial = self._trial_from_record(record, self.hyperparameters)
                 self.trials[trial.trial_id] = trial
                 self.start_order.append(trial.trial_id)

@@ -67,7 +67,7 @@ class ControllerPolicy(keras.layers.Layer):
             name="start_embedding", shape=(1, lstm_units), initializer=init(4))
         self._widths = {}
         for i, kind in enumerate(k for k in KINDS if k in self._kinds):
-            width = max(n for k, n in zip(self._kinds, self._sizes) if k == kind)
+            width = max(n for k, n in zip(self._kinds, self._sizes, strict=True) if k == kind)
             self._widths[kind] = width
             head = keras.layers.Dense(width, kernel_initializer=init(10 + 3 * i),
                                       bias_initializer=init(11 + 3 * i), dtype="float32",
@@ -101,7 +101,7 @@ class ControllerPolicy(keras.layers.Layer):
         states = [zeros, zeros]
         x = tf.tile(self.start_embedding, tf.stack([num, 1]))
         log_prob, entropy, choices, probs = 0.0, 0.0, [], []
-        for t, (kind, size) in enumerate(zip(self._kinds, self._sizes)):
+        for t, (kind, size) in enumerate(zip(self._kinds, self._sizes, strict=True)):
             output, states = self.cell(x, states)
             logits = self._logits(kind, size, output)
             log_p = tf.nn.log_softmax(logits)

@@ -9,7 +9,7 @@ itself, touch the supernet, or talk to Keras Tuner.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -98,7 +98,7 @@ class ReinforceTrainer(tf.Module):
             loss = reinforce_loss(log_probs, rewards, self.baseline, entropies,
                                   self.entropy_weight)
         grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         best = tf.argmax(rewards, output_type=tf.int32)
         return {
             "reward_mean": reward_mean,

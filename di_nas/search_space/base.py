@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class SearchSpace:
                 f"architecture for space '{self.name}' needs {self.length} choices, got "
                 f"{len(values)}: use an architecture written for this search space")
         out = []
-        for decision, value in zip(self.decisions, values):
+        for decision, value in zip(self.decisions, values, strict=True):
             if isinstance(value, bool) or not float(value).is_integer():
                 raise UserError(f"choice '{decision.name}' must be an integer, got {value!r}")
             value = int(value)
@@ -114,7 +115,7 @@ class Architecture:
         return np.asarray(self.values, np.int32)
 
     def hp_values(self) -> dict[str, int]:
-        return {d.name: v for d, v in zip(self.space.decisions, self.values)}
+        return {d.name: v for d, v in zip(self.space.decisions, self.values, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "space": self.space_name, "values": list(self.values),

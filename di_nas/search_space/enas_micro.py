@@ -43,9 +43,9 @@ class EnasMicroSpace(SearchSpace):
 
     def __init__(self):
         decisions = []
-        for cell, cell_name in enumerate(CELLS):
+        for cell_name in CELLS:
             for node in range(NUM_NODES):
-                for slot, slot_name in enumerate("xy"):
+                for slot_name in "xy":
                     prefix = f"{cell_name}/n{node + 2}/{slot_name}"
                     decisions.append(Decision(f"{prefix}/input", node + 2, "input"))
                     decisions.append(Decision(f"{prefix}/op", len(OPS), "op"))

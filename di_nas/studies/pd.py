@@ -1,6 +1,7 @@
 """The performance-disturbance (PD) study: does DI keep A's accuracy while B trains?
 
-1. Warm up a supernet (`cfg.space`) with uniformly sampled architectures and plain weight
+1. Warm up a supernet (`cfg.space`, at most `STUDY_NUM_LAYERS` normal cells so that the
+   study fits in minutes on a CPU) with uniformly sampled architectures and plain weight
    sharing (`study.warmup_steps`, cosine learning rate); momentum is then cleared.
 2. Draw `study.pairs` random pairs (A, B) that share a searched op weight.
 3. For each method, from the warmed-up weights for every pair and with the same batches: reset
@@ -31,9 +32,11 @@ from di_nas import disturbance
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.checkpoints import atomic_write_text
 
-CALIBRATION_PAIRS = 4
-BISECTION_ROUNDS = 4
+CALIBRATION_PAIRS = 3
+BISECTION_ROUNDS = 3
+STUDY_NUM_LAYERS = 2  # Normal cells of the study network (plus 2 reduction cells).
 LR_FLOOR = 0.02  # The matched rate is searched in [LR_FLOOR * lr, lr].
 MAX_EVAL_EXAMPLES = 5000
 METHODS = ("plain", "di", "plain_matched")
@@ -65,13 +68,6 @@ def _is_chief(strategy) -> bool:
     except ImportError:
         return True
     return is_chief(strategy)
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def _eval_batches(cfg, source, replicas: int) -> list:
@@ -180,13 +176,15 @@ def run_pd_study(cfg, source) -> dict:
     """Runs the PD study (see the module docstring); returns what `pd.json` holds."""
     start = time.time()
     study = cfg.study
+    space_cfg = dataclasses.replace(cfg.space,
+                                    num_layers=min(cfg.space.num_layers, STUDY_NUM_LAYERS))
     space = get_space(cfg.space.name)
     rng = np.random.default_rng(cfg.seed)
     di_cfg = dataclasses.replace(cfg.di, enabled=True)
     strategy = _strategy(cfg)
     with strategy.scope():
         supernet = build_supernet(cfg.space.name, source.num_classes, source.image_shape,
-                                  cfg.space, seed=cfg.seed)
+                                  space_cfg, seed=cfg.seed)
         plain = StudyTrainer(supernet, cfg.optim, None, max(study.warmup_steps, 1))
         di = StudyTrainer(supernet, cfg.optim, di_cfg, max(study.warmup_steps, 1))
         eval_batches = _eval_batches(cfg, source, strategy.num_replicas_in_sync)
@@ -223,7 +221,7 @@ def run_pd_study(cfg, source) -> dict:
         "seed": cfg.seed,
         "lr": lr,
         "lr_search": tried,
-        "space": dataclasses.asdict(cfg.space),
+        "space": dataclasses.asdict(space_cfg),
         "di_config": dataclasses.asdict(di_cfg),
         "archs": [[list(a.values), list(b.values)] for a, b in pairs],
         "per_pair": rows,
@@ -242,9 +240,9 @@ def write_outputs(result: dict, output_dir: str) -> None:
     from di_nas.studies import plots
 
     tf.io.gfile.makedirs(output_dir)
-    _write_text(os.path.join(output_dir, "pd.json"), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(os.path.join(output_dir, "pd.json"), json.dumps(result, indent=2) + "\n")
     plots.plot_pd(result, os.path.join(output_dir, "pd.png"))
-    _write_text(os.path.join(output_dir, "pd.md"), markdown(result))
+    atomic_write_text(os.path.join(output_dir, "pd.md"), markdown(result))
 
 
 def markdown(result: dict) -> str:

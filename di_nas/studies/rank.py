@@ -43,9 +43,10 @@ from tqdm import tqdm
 from di_nas import disturbance
 from di_nas.search_space import get_space
 from di_nas.search_space import nb201 as nb201_space
-from di_nas.studies.pd import MAX_EVAL_EXAMPLES, _eval_batches, _write_text
+from di_nas.studies.pd import MAX_EVAL_EXAMPLES, _eval_batches
 from di_nas.supernet import build_supernet
 from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.checkpoints import atomic_write_text
 
 SPACE = "nb201"
 STUDY_NUM_CELLS = 1  # Cells per stage when --space is not nb201.
@@ -309,10 +310,10 @@ def write_outputs(result: dict, output_dir: str) -> None:
     from di_nas.studies import plots
 
     tf.io.gfile.makedirs(output_dir)
-    _write_text(os.path.join(output_dir, "rank.json"),
+    atomic_write_text(os.path.join(output_dir, "rank.json"),
                 json.dumps(_json_safe(result), indent=2) + "\n")
     plots.plot_rank(result, os.path.join(output_dir, "rank.png"))
-    _write_text(os.path.join(output_dir, "rank.md"), markdown(result))
+    atomic_write_text(os.path.join(output_dir, "rank.md"), markdown(result))
 
 
 def markdown(result: dict) -> str:

@@ -8,8 +8,8 @@ The architecture is an int32 tensor: ops and inputs are picked in the graph, so 
 
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 
 from di_nas.search_space import Architecture, get_space

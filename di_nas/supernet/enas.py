@@ -214,7 +214,7 @@ class EnasMicroSupernet(Supernet):
             if not stats:
                 return out, tf.zeros([sum(sizes)])
             flat = [tf.reshape(stats[n], [-1]) if n in stats else tf.zeros([size])
-                    for n, size in zip(stat_names, sizes)]
+                    for n, size in zip(stat_names, sizes, strict=True)]
             return out, tf.stop_gradient(tf.concat(flat, axis=0))
 
         result = tf.switch_case(op, [functools.partial(branch, o)
@@ -222,7 +222,7 @@ class EnasMicroSupernet(Supernet):
         if not inputs.enabled:
             return result
         out, flat = result
-        for name, shape, part in zip(stat_names, shapes, tf.split(flat, sizes)):
+        for name, shape, part in zip(stat_names, shapes, tf.split(flat, sizes), strict=True):
             self.note_input(rec, name, tf.reshape(part, shape))
         return out
 

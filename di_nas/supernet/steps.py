@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from di_nas import optim
 from di_nas import projection as proj
-from di_nas.supernet import banks as B
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class SharedWeightTrainer(tf.Module):
         banks = net.banks
         grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
         grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
-                 for g, b in zip(grads, banks)]
+                 for g, b in zip(grads, banks, strict=True)]
         inputs = {b.name: record.stacked_inputs(b, groups) for b in banks
                   if b.name in self.projectors}
         ctx = tf.distribute.get_replica_context()
@@ -118,7 +117,8 @@ class SharedWeightTrainer(tf.Module):
         return {"loss": tf.reduce_mean(per_example), "accuracy": tf.reduce_mean(correct)}
 
     def _apply(self, strategy, indices, actives, grads, inputs, scale, lr):
-        for bank, idx, active, grad in zip(self.supernet.banks, indices, actives, grads):
+        banks = self.supernet.banks
+        for bank, idx, active, grad in zip(banks, indices, actives, grads, strict=True):
             p_var = self.projectors.get(bank.name)
             x = inputs.get(bank.name)
             strategy.extended.update(

@@ -21,21 +21,10 @@ import sys
 import tensorflow as tf
 
 from di_nas.errors import UserError
+from di_nas.training.checkpoints import atomic_write_json, read_json
 
 CONFIG_FILE = "search_config.json"
 RESULT_FILE = "result.json"
-
-
-def write_json(path: str, value) -> None:
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(value, indent=2) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def read_json(path: str):
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 def prepare_output_dir(cfg) -> None:
@@ -63,7 +52,7 @@ def prepare_output_dir(cfg) -> None:
                 f"(fingerprint {saved} != {fingerprint}): rerun with its original flags to "
                 "resume, or choose a new --output_dir")
         return
-    write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
+    atomic_write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
 
 
 def show_progress() -> bool:
@@ -71,8 +60,7 @@ def show_progress() -> bool:
 
 
 def read_result(output_dir: str):
-    path = os.path.join(output_dir, RESULT_FILE)
-    return read_json(path) if tf.io.gfile.exists(path) else None
+    return read_json(os.path.join(output_dir, RESULT_FILE))
 
 
 def write_result(cfg, space, candidates, chief: bool) -> dict:
@@ -89,7 +77,7 @@ def write_result(cfg, space, candidates, chief: bool) -> dict:
     }
     if not chief:
         return result
-    write_json(os.path.join(out, "candidates.json"), candidates)
+    atomic_write_json(os.path.join(out, "candidates.json"), candidates)
     best.save(os.path.join(out, "best_architecture.json"))
     try:
         from di_nas.search_space.render import render_architecture
@@ -98,7 +86,7 @@ def write_result(cfg, space, candidates, chief: bool) -> dict:
         result["picture"] = os.path.join(out, "best_architecture.png")
     except ImportError:  # Rendering is optional (matplotlib missing).
         pass
-    write_json(os.path.join(out, RESULT_FILE), result)
+    atomic_write_json(os.path.join(out, RESULT_FILE), result)
     return result
 
 

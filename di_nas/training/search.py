@@ -13,7 +13,6 @@ at every epoch end and on SIGTERM/SIGINT; the data order of an epoch is a functi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
