@@ -76,6 +76,52 @@ def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
     assert not other.startswith(str(output_dir))
 
 
+SEARCH_FLAGS = [
+    "--space=nb201", "--num_cells=1", "--filters=4", "--batch_size=16", "--eval_batch_size=16",
+    "--epochs=2", "--steps_per_epoch=3", "--controller_steps_per_epoch=2",
+    "--controller_aggregate=2", "--controller_lstm_units=8", "--num_candidates=3",
+    "--log_every=3", "--strategy=multi_worker",
+]
+
+
+@pytest.mark.slow
+def test_two_workers_run_a_tiny_search_and_only_the_chief_writes(tmp_path):
+    """`di-nas-search --strategy=multi_worker` on two local processes: both finish, derive
+    the same best architecture (same weights and controller), and only the chief writes."""
+    ports = _free_ports(NUM_WORKERS)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    output_dir = tmp_path / "search"
+    procs = []
+    for index in range(NUM_WORKERS):
+        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
+                   CUDA_VISIBLE_DEVICES="",
+                   TF_CONFIG=json.dumps({"cluster": cluster,
+                                         "task": {"type": "worker", "index": index}}))
+        cmd = [sys.executable, "-m", "di_nas.cli.search", *SEARCH_FLAGS,
+               f"--output_dir={output_dir}"]
+        procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    logs = []
+    try:
+        for proc in procs:
+            logs.append(proc.communicate(timeout=TIMEOUT_S)[0])
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+        pytest.fail(f"workers did not finish within {TIMEOUT_S} s")
+    for index, (proc, log) in enumerate(zip(procs, logs, strict=True)):
+        assert proc.returncode == 0, f"worker {index} failed:\n{log[-3000:]}"
+    best = [[line for line in log.splitlines() if line.startswith("best architecture")]
+            for log in logs]
+    assert best[0] and best[0] == best[1], best
+    written = sorted(p.name for p in output_dir.iterdir())
+    assert "result.json" in written and "best_architecture.json" in written
+    # The other worker's checkpoints and oracle went to a temporary directory.
+    assert sorted(p.name for p in (output_dir / "checkpoints").iterdir() if p.name.startswith(
+        "ckpt-")) == ["ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-2.data-00000-of-00001",
+                      "ckpt-2.index"]
+
+
 # The worker ------------------------------------------------------------------------------------
 
 

@@ -121,3 +121,14 @@ def test_resume_after_sigkill_gives_the_same_result(tmp_path):
     assert "resuming from epoch" in out
     resumed = json.loads((killed / "best_architecture.json").read_text())["values"]
     assert resumed == expected
+
+
+def test_tiny_search_under_mirrored_strategy(tmp_path):
+    """The search on two replicas (conftest's two logical CPUs) ends with a valid result."""
+    from di_nas.training.search import run_search
+
+    cfg = _tiny(tmp_path, space={"name": "nb201", "num_cells": 1},
+                distribute={"strategy": "mirrored"})
+    result = run_search(cfg)
+    load_architecture(str(tmp_path / "best_architecture.json"), "nb201")
+    assert 0.0 <= result["best"]["accuracy"] <= 1.0

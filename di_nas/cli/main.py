@@ -136,9 +136,8 @@ def _import_tensorflow_quietly() -> None:
     try:
         os.dup2(devnull, 2)
         import keras  # noqa: F401
-        import tensorflow as tf
-
-        tf.constant(0.0) + 1.0  # The first op prints the oneDNN notice once more.
+        import tensorflow  # noqa: F401  (No op runs here: a multi-worker strategy must be
+        # created before the first one.)
     finally:
         os.dup2(saved, 2)
         os.close(saved)

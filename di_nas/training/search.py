@@ -250,18 +250,20 @@ class Search:
 
 def run_search(cfg) -> dict:
     """Runs (or resumes, or reports) the search that `cfg` describes; returns the result."""
+    # The strategy first: a multi-worker strategy must exist before TensorFlow runs any op.
+    strategy = distribute.get_strategy(cfg.distribute)
+    chief = distribute.is_chief(strategy)
     if cfg.search.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(cfg.seed)
-    outputs.prepare_output_dir(cfg)
+    if chief:
+        outputs.prepare_output_dir(cfg)
     finished = outputs.read_result(cfg.output_dir)
     if finished is not None:
         progress.log(f"search in {cfg.output_dir} already finished; reporting its result")
         outputs.print_result(finished, cfg.output_dir)
         return finished
-    strategy = distribute.get_strategy(cfg.distribute)
     search = Search(cfg, strategy)
-    chief = distribute.is_chief(strategy)
     if search.manager.latest_checkpoint:
         search.checkpoint.restore(search.manager.latest_checkpoint).assert_existing_objects_matched()
         progress.log(f"resuming from epoch {int(search.epochs_done.numpy()) + 1} (step "
