@@ -34,21 +34,20 @@ def _free_ports(n):
             s.close()
 
 
-@pytest.mark.slow
-def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
+def _run_workers(command):
+    """Runs `command(index)` as each worker of a localhost cluster; returns their logs once
+    all exited 0 (fails the test otherwise)."""
     ports = _free_ports(NUM_WORKERS)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    output_dir = tmp_path / "run"
     procs = []
     for index in range(NUM_WORKERS):
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
                    CUDA_VISIBLE_DEVICES="",
                    TF_CONFIG=json.dumps({"cluster": cluster,
                                          "task": {"type": "worker", "index": index}}))
-        cmd = [sys.executable, os.path.abspath(__file__), str(output_dir),
-               str(tmp_path / f"dump{index}.npz")]
-        procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
+        procs.append(subprocess.Popen(command(index), env=env, cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
     logs = []
     try:
         for proc in procs:
@@ -59,6 +58,14 @@ def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
         pytest.fail(f"workers did not finish within {TIMEOUT_S} s")
     for index, (proc, log) in enumerate(zip(procs, logs, strict=True)):
         assert proc.returncode == 0, f"worker {index} failed:\n{log[-3000:]}"
+    return logs
+
+
+@pytest.mark.slow
+def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
+    output_dir = tmp_path / "run"
+    _run_workers(lambda index: [sys.executable, os.path.abspath(__file__), str(output_dir),
+                                str(tmp_path / f"dump{index}.npz")])
 
     dumps = [dict(np.load(tmp_path / f"dump{i}.npz")) for i in range(NUM_WORKERS)]
     assert dumps[0].keys() == dumps[1].keys() and any(k.startswith("projector/") for k in dumps[0])
@@ -88,29 +95,9 @@ SEARCH_FLAGS = [
 def test_two_workers_run_a_tiny_search_and_only_the_chief_writes(tmp_path):
     """`di-nas-search --strategy=multi_worker` on two local processes: both finish, derive
     the same best architecture (same weights and controller), and only the chief writes."""
-    ports = _free_ports(NUM_WORKERS)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     output_dir = tmp_path / "search"
-    procs = []
-    for index in range(NUM_WORKERS):
-        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
-                   CUDA_VISIBLE_DEVICES="",
-                   TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
-        cmd = [sys.executable, "-m", "di_nas.cli.search", *SEARCH_FLAGS,
-               f"--output_dir={output_dir}"]
-        procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    logs = []
-    try:
-        for proc in procs:
-            logs.append(proc.communicate(timeout=TIMEOUT_S)[0])
-    except subprocess.TimeoutExpired:
-        for proc in procs:
-            proc.kill()
-        pytest.fail(f"workers did not finish within {TIMEOUT_S} s")
-    for index, (proc, log) in enumerate(zip(procs, logs, strict=True)):
-        assert proc.returncode == 0, f"worker {index} failed:\n{log[-3000:]}"
+    logs = _run_workers(lambda index: [sys.executable, "-m", "di_nas.cli.search",
+                                       *SEARCH_FLAGS, f"--output_dir={output_dir}"])
     best = [[line for line in log.splitlines() if line.startswith("best architecture")]
             for log in logs]
     assert best[0] and best[0] == best[1], best
