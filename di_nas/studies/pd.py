@@ -70,7 +70,7 @@ def _is_chief(strategy) -> bool:
     return is_chief(strategy)
 
 
-def _eval_batches(cfg, source, replicas: int) -> list:
+def valid_batches(cfg, source, replicas: int) -> list:
     """Search-valid batches (at most MAX_EVAL_EXAMPLES), each a multiple of `replicas` long."""
     from di_nas.data import make_dataset
 
@@ -187,7 +187,7 @@ def run_pd_study(cfg, source) -> dict:
                                   space_cfg, seed=cfg.seed)
         plain = StudyTrainer(supernet, cfg.optim, None, max(study.warmup_steps, 1))
         di = StudyTrainer(supernet, cfg.optim, di_cfg, max(study.warmup_steps, 1))
-        eval_batches = _eval_batches(cfg, source, strategy.num_replicas_in_sync)
+        eval_batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
         warm_up(plain, cfg, source, space, study.warmup_steps, rng)
         for var in plain.momentum.values():
             var.assign(tf.zeros_like(var))

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from di_nas import disturbance
 from di_nas.search_space import get_space
 from di_nas.search_space import nb201 as nb201_space
-from di_nas.studies.pd import MAX_EVAL_EXAMPLES, _eval_batches
+from di_nas.studies.pd import MAX_EVAL_EXAMPLES, valid_batches
 from di_nas.supernet import build_supernet
 from di_nas.supernet.steps import SharedWeightTrainer
 from di_nas.training.checkpoints import atomic_write_text
@@ -227,7 +227,7 @@ def run_rank_study(cfg, source) -> dict:
     strategy = distribute.get_strategy(cfg.distribute)
     timings = {}
     with strategy.scope():
-        eval_batches = _eval_batches(cfg, source, strategy.num_replicas_in_sync)
+        eval_batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
         images = np.concatenate([b[0] for b in eval_batches])
         labels = np.concatenate([b[1] for b in eval_batches])
         eval_ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(

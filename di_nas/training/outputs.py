@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import tensorflow as tf
 
@@ -53,10 +52,6 @@ def prepare_output_dir(cfg) -> None:
                 "resume, or choose a new --output_dir")
         return
     atomic_write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
-
-
-def show_progress() -> bool:
-    return sys.stderr.isatty() or os.environ.get("DI_NAS_PROGRESS") == "1"
 
 
 def read_result(output_dir: str):

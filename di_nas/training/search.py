@@ -146,7 +146,7 @@ class Search:
         iterator = self._dataset("train", epoch, skip=start)
         chunk = max(1, self.cfg.search.log_every)
         bar = tqdm(total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch + 1} weights",
-                   leave=False, disable=not outputs.show_progress())
+                   leave=False, disable=None)
         metrics = {}
         step_in_epoch = start
         while step_in_epoch < self.steps_per_epoch:
@@ -173,7 +173,7 @@ class Search:
         cfg = self.cfg.controller
         iterator = self._dataset("valid", epoch)
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1} controller",
-                   leave=False, disable=not outputs.show_progress())
+                   leave=False, disable=None)
         rewards = []
         for i in bar:
             images, labels = next(iterator)
@@ -241,7 +241,7 @@ class Search:
         batches = list(distribute.distribute_dataset(self.strategy, ds))
         results = []
         for arch in tqdm(self.candidates(), desc="derive", leave=False,
-                         disable=not outputs.show_progress()):
+                         disable=None):
             results.append({"values": list(arch.values), "readable": str(arch),
                             **self.score(arch, batches)})
         results.sort(key=lambda r: (-r["accuracy"], r["loss"]))
