@@ -29,6 +29,32 @@ def sep_names(layer: int, node: int, slot: int, op: int, stack: int) -> str:
     return f"L{layer}-n{node + 2}-{'xy'[slot]}-{space_lib.SHORT[space_lib.OPS[op]]}-s{stack}"
 
 
+class StateList:
+    """The states a node may read, as a `TensorList`, read at an index chosen in the graph.
+
+    A `tf.switch_case` over the states would be exact too, but its gradient is a dense zero
+    tensor for every state not read, summed into every state's gradient: 30 full-size zeros a
+    cell. A list's gradient keeps unread entries unset, so only what was read costs anything.
+    """
+
+    def __init__(self, states):
+        self.shape = states[0].shape
+        self.dynamic_shape = tf.shape(states[0])
+        self.handle = tf.raw_ops.EmptyTensorList(
+            element_shape=self.dynamic_shape, max_num_elements=-1, element_dtype=tf.float32)
+        for state in states:
+            self.append(state)
+
+    def append(self, state) -> None:
+        self.handle = tf.raw_ops.TensorListPushBack(input_handle=self.handle, tensor=state)
+
+    def read(self, index):
+        state = tf.raw_ops.TensorListGetItem(
+            input_handle=self.handle, index=index, element_shape=self.dynamic_shape,
+            element_dtype=tf.float32)
+        return tf.ensure_shape(state, self.shape)
+
+
 class EnasMicroSupernet(Supernet):
     """Supernet over `enas_micro`; `num_layers` normal cells plus 2 reduction cells."""
 
@@ -141,14 +167,15 @@ class EnasMicroSupernet(Supernet):
     def _cell(self, rec, inputs, arch, loose, plan, nodes):
         cell = 1 if plan.reduction else 0
         nodes = list(nodes)
+        readable = StateList(nodes)
         for node in range(space_lib.NUM_NODES):
             total = 0.0
             for slot in range(2):
                 in_pos, op_pos = space_lib.decision_index(cell, node, slot)
-                h = tf.switch_case(arch[in_pos], [functools.partial(tf.identity, s)
-                                                  for s in nodes])
+                h = readable.read(arch[in_pos])
                 total += self._slot(rec, inputs, arch[op_pos], h, plan, node, slot)
             nodes.append(total)
+            readable.append(total)
         out = 0.0
         for node in range(space_lib.NUM_NODES):
             name = f"L{plan.index}-combine-n{node + 2}"
@@ -203,7 +230,7 @@ class EnasMicroSupernet(Supernet):
                 if o == 2:
                     out = tf.nn.avg_pool2d(h, 3, 1, "SAME")
                 elif o == 3:
-                    out = tf.nn.max_pool2d(h, 3, 1, "SAME")
+                    out = F.max_pool_3x3(h)
                 else:
                     out = tf.identity(h)
                 stats = {}
