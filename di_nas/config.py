@@ -20,6 +20,7 @@ from di_nas.errors import UserError
 
 SPACES = ("enas_micro", "nb201")
 CONTROLLERS = ("reinforce", "random", "bayesian")
+DI_INPUTS = ("mean", "covariance")
 STUDIES = ("pd", "rank")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -118,19 +119,27 @@ class OptimConfig:
 class DIConfig:
     """The disturbance-immune projection of shared-weight gradients.
 
-    ``reset`` is ``never``, ``epoch`` or a positive number of steps written as a string.
+    ``inputs`` is what `P` protects: ``mean`` (each kernel's mean input, the paper's
+    statistic) or ``covariance`` (its inputs' second moment, centred where batch norm follows;
+    see `di_nas.projection`). ``beta`` is on the scale of that statistic: the default 25 for
+    ``covariance`` came from the PD study on digits; the paper's statistic wants a small one
+    (1e-3). ``reset`` is ``never``, ``epoch`` or a positive number of steps written as a string.
     """
 
     enabled: bool = True
-    beta: float = 1e-3
+    beta: float = 25.0
     scale_beta: bool = False
     reset: str = "epoch"
     decay: float = 0.0
     max_dim: int = 4096
     sub_batches: int = 1
+    inputs: str = "covariance"
 
     def __post_init__(self):
         _positive("di", beta=self.beta, max_dim=self.max_dim, sub_batches=self.sub_batches)
+        _choice("di", "inputs", self.inputs, DI_INPUTS)
+        _check(self.inputs == "mean" or self.sub_batches == 1,
+               "di.sub_batches applies to di.inputs=mean only: set --di_sub_batches=1")
         _check(0.0 <= self.decay <= 1.0, f"di.decay must be in [0, 1], got {self.decay!r}")
         ok = self.reset in ("never", "epoch") or (self.reset.isdigit() and int(self.reset) > 0)
         _check(ok, f"di.reset={self.reset!r} is not known: use never, epoch or a positive "

@@ -16,7 +16,7 @@ a `tf.data` iterator). This module holds no study logic (see `di_nas.studies.pd`
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -161,7 +161,8 @@ def clear_momentum(trainer) -> None:
 
 def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_batches,
                         steps: int, reset_projectors: bool = True,
-                        clear_momentum_between: bool = True) -> dict[str, float]:
+                        clear_momentum_between: bool = True,
+                        phase: Callable[[str], None] | None = None) -> dict[str, float]:
     """PD of `arch_a` caused by training `arch_b`, from the trainer's current weights.
 
     Trains A for `steps` steps, evaluates A (and B), trains B for `steps` steps, evaluates A
@@ -179,6 +180,8 @@ def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_b
       clear_momentum_between: zero the momentum before B's steps, so that A's pending
         momentum (not projected, the same for every method) is not counted as B's
         disturbance: the measurement isolates what B's own gradients do to A.
+      phase: called with "a" before A's steps and "b" before B's (e.g. to train A the same
+        way for every method and B with the method under test).
 
     Returns:
       `{'a_acc_before', 'a_acc_after', 'pd_acc', 'a_loss_before', 'a_loss_after', 'pd_loss',
@@ -187,11 +190,15 @@ def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_b
     """
     if reset_projectors:
         trainer.reset_projectors()
+    if phase is not None:
+        phase("a")
     a_losses = train_arch(trainer, arch_a, train_batches, steps)
     a_before = evaluate_arch(trainer, arch_a, eval_batches)
     b_before = evaluate_arch(trainer, arch_b, eval_batches)
     if clear_momentum_between:
         clear_momentum(trainer)
+    if phase is not None:
+        phase("b")
     b_losses = train_arch(trainer, arch_b, train_batches, steps)
     a_after = evaluate_arch(trainer, arch_a, eval_batches)
     b_after = evaluate_arch(trainer, arch_b, eval_batches)

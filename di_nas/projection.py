@@ -8,6 +8,13 @@ modification):
     P <- P - (P x)(P x)^T / (beta + x^T P x)
 
 so that later updates leave `W^T x` (the layer's response to protected inputs) unchanged.
+A richer statistic than the mean is also here: the inputs' second moment `M` (`[d, d]`), folded
+in by its information form `P <- (P^{-1} + M / beta)^{-1}`. With `M = x x^T` this is the update
+above; with the covariance of the inputs it protects every direction they vary in, in proportion
+to how much. A kernel followed by batch norm needs exactly that: BN subtracts the per-channel
+mean of its output, so moving the kernel along the mean input changes nothing after BN, and
+what a previous architecture depends on is the kernel's response to its centred inputs.
+
 Every function here is batched over leading dimensions, so one call updates the projectors of
 many layers at once. Nothing here creates variables.
 """
@@ -62,6 +69,18 @@ def rls_update_block(p: tf.Tensor, xs: tf.Tensor, beta) -> tf.Tensor:
     return p - tf.linalg.matmul(px, tf.linalg.solve(gram, tf.linalg.matrix_transpose(px)))
 
 
+def moment_update(p: tf.Tensor, m: tf.Tensor, beta) -> tf.Tensor:
+    """Folds second moments `m` `[..., d, d]` into `P`: `P <- (I + P M / beta)^{-1} P`.
+
+    The information form of RLS: `P^{-1}` gains `M / beta`, so `M = x x^T` gives `rls_update`
+    and `M = X^T X` gives `rls_update_block`. A zero `M` leaves `P` unchanged. The result is
+    symmetrised against round-off.
+    """
+    eye = identity_like(p)
+    p_new = tf.linalg.solve(eye + tf.linalg.matmul(p, m) / beta, p)
+    return 0.5 * (p_new + tf.linalg.matrix_transpose(p_new))
+
+
 def decay_towards_identity(p: tf.Tensor, rate) -> tf.Tensor:
     """`(1 - rate) P + rate I`: gives back plasticity gradually instead of a hard reset."""
     return (1.0 - rate) * p + rate * identity_like(p)
@@ -101,6 +120,55 @@ def mean_depthwise_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
     channels = x.shape[-1]
     flat = mean_patches(x, kernel_size, strides, padding)  # [k*k*C], channel fastest.
     return tf.transpose(tf.reshape(flat, [kernel_size * kernel_size, channels]))
+
+
+# Second moments of layer inputs (the `M` of `moment_update`), from a grid of positions.
+
+GRID = 4  # Positions per image side at which second moments are sampled (16 per image).
+IMAGES = 16  # Images of the batch they are sampled from (256 rows; enough for d <= 80).
+
+
+def _grid(x: tf.Tensor) -> tuple[tf.Tensor, int]:
+    """The images second moments are sampled from, and the grid's stride."""
+    return x[:IMAGES], max(1, int(x.shape[1]) // GRID)
+
+
+def _second_moment(rows: tf.Tensor, centered: bool) -> tf.Tensor:
+    """`rows` `[n, ..., d]` -> `[..., d, d]`: mean outer product, of deviations if `centered`."""
+    if centered:
+        rows = rows - tf.reduce_mean(rows, axis=0, keepdims=True)
+    n = tf.cast(tf.shape(rows)[0], rows.dtype)
+    return tf.einsum("n...i,n...j->...ij", rows, rows) / n
+
+
+def moment_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
+                   centered: bool = True) -> tf.Tensor:
+    """Second moment `[k*k*C, k*k*C]` of a convolution's unfolded input patches.
+
+    Patches are taken on a grid of about `GRID x GRID` positions (every position of small
+    images) of the first `IMAGES` images, in the kernel's `[k*k*C]` order.
+    """
+    x, step = _grid(x)
+    step *= strides
+    if kernel_size == 1:
+        patches = x[:, ::step, ::step, :]
+    else:
+        patches = tf.image.extract_patches(
+            x, sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
+            rates=[1, 1, 1, 1], padding="SAME")
+    return _second_moment(tf.reshape(patches, [-1, patches.shape[-1]]), centered)
+
+
+def moment_depthwise_patches(x: tf.Tensor, kernel_size: int,
+                             centered: bool = True) -> tf.Tensor:
+    """Per-channel second moments `[C, k*k, k*k]` of a depthwise kernel's input patches."""
+    x, step = _grid(x)
+    channels = x.shape[-1]
+    patches = tf.image.extract_patches(
+        x, sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
+        rates=[1, 1, 1, 1], padding="SAME")
+    rows = tf.reshape(patches, [-1, kernel_size * kernel_size, channels])
+    return _second_moment(tf.transpose(rows, [0, 2, 1]), centered)
 
 
 def mean_sub_batches(fn, x: tf.Tensor, groups: int) -> tf.Tensor:

@@ -266,3 +266,77 @@ def test_block_update_equals_sequential_updates():
     sequential = proj.rls_update_many(p, xs, 0.1).numpy()
     np.testing.assert_allclose(block, sequential, atol=1e-5)
     np.testing.assert_allclose(block[2], np.eye(6), atol=1e-6)
+
+
+# Second moments (`--di_inputs=covariance`) -----------------------------------------------------
+
+def test_moment_update_generalises_the_rank_one_and_block_updates():
+    rng = _rng(20)
+    a = rng.standard_normal((6, 6))
+    p = tf.constant(np.eye(6) - 0.05 * (a @ a.T) / 6, tf.float32)  # Symmetric, not I.
+    x = rng.standard_normal(6)
+    np.testing.assert_allclose(proj.moment_update(p, tf.constant(np.outer(x, x), tf.float32),
+                                                  0.3),
+                               proj.rls_update(p, tf.constant(x, tf.float32), 0.3), atol=1e-5)
+    xs = rng.standard_normal((3, 6))
+    block = proj.rls_update_block(p[None], tf.constant(xs, tf.float32)[:, None], 0.3)[0]
+    np.testing.assert_allclose(proj.moment_update(p, tf.constant(xs.T @ xs, tf.float32), 0.3),
+                               block, atol=1e-5)
+
+
+def test_moment_update_protects_every_direction_the_inputs_vary_in():
+    """After folding in the covariance of inputs spanning a subspace, gradients in it are
+    (nearly) removed, gradients orthogonal to it pass, and a zero moment changes nothing."""
+    rng = _rng(21)
+    basis = np.linalg.qr(rng.standard_normal((8, 8)))[0].astype(np.float32)
+    inputs = rng.standard_normal((200, 3)) @ basis[:, :3].T  # Vary in 3 of 8 directions.
+    cov = tf.constant(np.cov(inputs.T, bias=True), tf.float32)
+    p = proj.moment_update(_eye(8), cov, 1e-4)
+    inside = tf.linalg.matvec(p, basis[:, 0])
+    outside = tf.linalg.matvec(p, basis[:, 5])
+    assert np.linalg.norm(inside) < 1e-2
+    np.testing.assert_allclose(outside, basis[:, 5], atol=1e-4)
+    np.testing.assert_allclose(proj.moment_update(p, tf.zeros([8, 8]), 1e-4), p, atol=1e-6)
+
+
+def _brute_moment(x, k, s, centered):
+    patches = tf.image.extract_patches(x, sizes=[1, k, k, 1], strides=[1, s, s, 1],
+                                       rates=[1, 1, 1, 1], padding="SAME").numpy()
+    rows = patches.reshape(-1, patches.shape[-1]).astype(np.float64)
+    if centered:
+        rows = rows - rows.mean(0)
+    return rows.T @ rows / len(rows)
+
+
+@pytest.mark.parametrize("kernel_size,centered", [(1, True), (3, True), (3, False)])
+def test_moment_patches_equals_brute_force(kernel_size, centered):
+    # 6x6 images are smaller than the grid: every position is taken.
+    x = tf.constant(_rng(22).standard_normal([3, 6, 6, 2]) + 1.5, tf.float32)
+    np.testing.assert_allclose(
+        proj.moment_patches(x, kernel_size, centered=centered),
+        _brute_moment(x, kernel_size, 1, centered), atol=1e-4)
+
+
+def test_moment_patches_sample_a_grid_of_large_images():
+    x = tf.constant(_rng(23).standard_normal([2, 32, 32, 3]), tf.float32)
+    step = 32 // proj.GRID
+    np.testing.assert_allclose(proj.moment_patches(x, 3),
+                               _brute_moment(x, 3, step, True), atol=1e-4)
+
+
+def test_centred_moments_ignore_a_per_channel_shift():
+    """What batch norm removes (a constant per channel) does not change what is protected."""
+    x = tf.constant(_rng(24).standard_normal([4, 8, 8, 3]), tf.float32)
+    shifted = x + tf.constant([1.0, -2.0, 5.0])
+    np.testing.assert_allclose(proj.moment_patches(shifted, 1), proj.moment_patches(x, 1),
+                               atol=1e-4)
+    np.testing.assert_allclose(proj.moment_depthwise_patches(shifted, 3)[:, 4, 4],
+                               proj.moment_depthwise_patches(x, 3)[:, 4, 4], atol=1e-4)
+
+
+def test_moment_depthwise_patches_equals_brute_force():
+    x = tf.constant(_rng(25).standard_normal([3, 6, 6, 4]), tf.float32)
+    got = proj.moment_depthwise_patches(x, 3).numpy()
+    for c in range(4):
+        np.testing.assert_allclose(got[c], _brute_moment(x[..., c:c + 1], 3, 1, True),
+                                   atol=1e-4)

@@ -70,6 +70,8 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("di_decay", "di", "decay", "Per-step decay of P towards identity (0..1)."),
     _S("di_max_dim", "di", "max_dim", "Layers with a larger input dimension are unprotected."),
     _S("di_sub_batches", "di", "sub_batches", "Sub-batches per step for the P update."),
+    _S("di_inputs", "di", "inputs", "What P protects: each layer's mean input (the paper's) or "
+       "its input covariance (robust to batch norm).", config_lib.DI_INPUTS),
     # controller
     _S("controller", "controller", "name", "Architecture sampler.", config_lib.CONTROLLERS),
     _S("controller_lstm_units", "controller", "lstm_units", "LSTM units of the policy."),

@@ -4,18 +4,23 @@
    study fits in minutes on a CPU) with uniformly sampled architectures and plain weight
    sharing (`study.warmup_steps`, cosine learning rate); momentum is then cleared.
 2. Draw `study.pairs` random pairs (A, B) that share a searched op weight.
-3. For each method, from the warmed-up weights for every pair and with the same batches: reset
-   `P`, train A for `study.steps` steps, evaluate A on search-valid, train B for `study.steps`
-   steps, evaluate A again (`di_nas.disturbance.measure_disturbance`). Pairs use a constant
-   learning rate, `optim.learning_rate`.
+3. For each method, from the warmed-up weights for every pair and with the same batches:
+   reset `P`; train A for `study.steps` steps as plain weight sharing does, at the constant
+   rate `optim.learning_rate` (DI's `P` records A's inputs meanwhile but does not project A's
+   own steps); evaluate A on search-valid; train B for `study.steps` steps with the method
+   under test; evaluate A again (`di_nas.disturbance.measure_disturbance`). A thus reaches the
+   same weights and accuracy under every method, and its drop measures only what training B
+   does to it: PD(A | B). (Training A under DI too would also project A's steps against its
+   own earlier inputs, which a search, one step per sampled architecture, rarely does, and
+   would compare drops from different starting accuracies.)
    Methods: `plain` weight sharing, `di` (`cfg.di`, enabled whatever `--di` says) and
-   `plain_matched`: plain with the learning rate lowered until B's accuracy gain matches DI's
+   `plain_matched`: plain with B's learning rate lowered until B's accuracy gain matches DI's
    (geometric bisection on the first few pairs), so DI is not credited for merely learning less.
 4. Write `<output_dir>/pd.json`, `pd.png` and `pd.md` (chief only, atomically) and print the
    headline figures.
 
 `P` is reset at the start of every pair (this study's reading of `di.reset`): it protects the
-inputs of A, then of B itself, exactly as in a search whose reset interval spans both.
+inputs of A, then of B itself, as in a search whose reset interval spans both.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from di_nas.supernet.steps import SharedWeightTrainer
 from di_nas.training.checkpoints import atomic_write_text
 
 CALIBRATION_PAIRS = 3
-BISECTION_ROUNDS = 3
+BISECTION_ROUNDS = 5  # The bracket [LR_FLOOR * lr, lr] narrows to a factor of 1.13.
 STUDY_NUM_LAYERS = 2  # Normal cells of the study network (plus 2 reduction cells).
 LR_FLOOR = 0.02  # The matched rate is searched in [LR_FLOOR * lr, lr].
 MAX_EVAL_EXAMPLES = 5000
@@ -140,27 +145,34 @@ class _Runner:
         self.cfg, self.source, self.pairs = cfg, source, pairs
         self.snap, self.eval_batches, self.bar = snap, eval_batches, bar
 
-    def run(self, trainer, lr: float, indices) -> list[dict]:
+    def run(self, trainer, lr_b: float, indices) -> list[dict]:
+        """Pairs `indices`: A trained as plain weight sharing does, at the study's rate (DI's
+        `P` records A's inputs meanwhile), then B by `trainer` at rate `lr_b`."""
         rows = []
         steps = self.cfg.study.steps
+        lr = float(self.cfg.optim.learning_rate)
+
+        def phase(name):
+            trainer.lr.assign(lr if name == "a" else lr_b)
+            trainer.projecting.assign(name == "b")
+
         for i in indices:
             a, b = self.pairs[i]
             disturbance.restore(trainer, self.snap)
-            trainer.lr.assign(lr)
             batches = _pair_batches(self.cfg, self.source, i, steps)
             rows.append(disturbance.measure_disturbance(
-                trainer, a, b, batches, self.eval_batches, steps, reset_projectors=True))
+                trainer, a, b, batches, self.eval_batches, steps, reset_projectors=True,
+                phase=phase))
             self.bar.update(1)
         return rows
 
 
 def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
                         rounds: int = BISECTION_ROUNDS) -> tuple[float, list]:
-    """The largest tried rate in `[LR_FLOOR * lr, lr]` whose mean B gain is <= `target_gain`
-    (geometric bisection; B's gain grows with the rate)."""
+    """The tried rate in `[LR_FLOOR * lr, lr]` whose mean B gain on `indices` is closest to
+    `target_gain` (geometric bisection; B's gain grows with the rate)."""
     lo, hi = LR_FLOOR * lr, lr
     tried = []
-    best = lo
     for _ in range(rounds):
         mid = float(np.sqrt(lo * hi))
         gain = float(np.mean([r["b_gain"] for r in runner.run(trainer, mid, indices)]))
@@ -168,8 +180,9 @@ def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
         if gain > target_gain:
             hi = mid
         else:
-            lo = best = mid
-    return best, tried
+            lo = mid
+    best = min(tried, key=lambda t: abs(t["b_gain_mean"] - target_gain))
+    return best["lr"], tried
 
 
 def run_pd_study(cfg, source) -> dict:

@@ -115,9 +115,9 @@ class PathRecord:
     def set_input(self, bank: Bank, position: int, x_mean: tf.Tensor) -> None:
         self.inputs[bank.name][position] = x_mean
 
-    def stacked_inputs(self, bank: Bank, groups: int) -> tf.Tensor:
-        """Mean inputs `[groups, sites, ...]`; sites that recorded none get zeros (no update)."""
-        shape = (groups, *input_shape(bank))
+    def stacked_inputs(self, bank: Bank, shape) -> tf.Tensor:
+        """Input statistics `[groups, sites, ...]` from per-site ones of `shape`
+        (`[groups, ...]`); sites that recorded none get zeros (no update)."""
         xs = [x if x is not None else tf.zeros(shape) for x in self.inputs[bank.name]]
         return tf.stack(xs, axis=1)
 

@@ -84,12 +84,14 @@ class Supernet(keras.Model):
         return tf.zeros([0], tf.bool)
 
     @tf.autograph.experimental.do_not_convert  # Plain graph code; converting it triples tracing.
-    def forward(self, images, arch, record_inputs: bool = False, sub_batches: int = 1):
-        """Logits and the `PathRecord` of `arch` (with mean inputs when `record_inputs`)."""
+    def forward(self, images, arch, record_inputs: bool = False, sub_batches: int = 1,
+                statistic: str = "mean"):
+        """Logits and the `PathRecord` of `arch`; with `record_inputs`, the input statistics of
+        its kernels too (`functional.InputRecorder`)."""
         arch = tf.convert_to_tensor(arch, tf.int32)
         record = banks_lib.gather_path(self.banks, arch, self.loose_flags(arch),
                                        self.space.length)
-        inputs = InputRecorder(record_inputs, sub_batches)
+        inputs = InputRecorder(record_inputs, sub_batches, statistic)
         logits = self._forward(tf.cast(images, tf.float32), arch, record, inputs)
         return logits, record
 

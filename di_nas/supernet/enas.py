@@ -195,7 +195,7 @@ class EnasMicroSupernet(Supernet):
             zero = tf.zeros_like(h[..., :kernel.shape[-1]])
             if not inputs.enabled:
                 return (zero,)
-            return zero, tf.zeros((inputs.groups, kernel.shape[2]))
+            return zero, tf.zeros(self._input_shape(f"{name}-kernel", inputs))
 
         result = tf.cond(is_loose, used, unused)
         if len(result) > 1:
@@ -254,5 +254,4 @@ class EnasMicroSupernet(Supernet):
         return out
 
     def _input_shape(self, name, inputs):
-        bank = self.sites[name][0]
-        return (inputs.groups, *B.input_shape(bank))
+        return inputs.shape(self.sites[name][0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from di_nas import projection
+from di_nas.supernet.banks import input_shape
 
 BN_EPSILON = 1e-5
 
@@ -57,25 +58,53 @@ def subsample_pair(x):
 
 
 class InputRecorder:
-    """Computes the mean inputs of DI-protected kernels, or nothing when DI is off."""
+    """Computes the input statistics of DI-protected kernels, or nothing when DI is off.
 
-    def __init__(self, enabled: bool, groups: int = 1):
+    `statistic="mean"` (the paper's): each kernel's mean input, per sub-batch (`groups`).
+    `statistic="covariance"`: each kernel's input second moment; centred for convolutions,
+    which are all followed by batch norm here (see `projection`), raw for the dense head.
+    Statistics are cut off from the gradient where they are made: inside a `tf.cond` or
+    `tf.switch_case` branch, the branch's gradient would otherwise run back through them
+    (with zeros, at the cost of a full backward pass through the slicing).
+    """
+
+    def __init__(self, enabled: bool, groups: int = 1, statistic: str = "mean"):
         self.enabled = enabled
         self.groups = groups
+        self.statistic = statistic
+
+    @property
+    def moments(self) -> bool:
+        return self.statistic == "covariance"
 
     def conv(self, x, kernel_size: int, strides: int = 1):
         if not self.enabled:
             return None
-        return projection.mean_sub_batches(
-            lambda t: projection.mean_patches(t, kernel_size, strides), x, self.groups)
+        if self.moments:
+            return tf.stop_gradient(projection.moment_patches(x, kernel_size, strides)[None])
+        return tf.stop_gradient(projection.mean_sub_batches(
+            lambda t: projection.mean_patches(t, kernel_size, strides), x, self.groups))
 
     def depthwise(self, x, kernel_size: int):
         if not self.enabled:
             return None
-        return projection.mean_sub_batches(
-            lambda t: projection.mean_depthwise_patches(t, kernel_size), x, self.groups)
+        if self.moments:
+            return tf.stop_gradient(projection.moment_depthwise_patches(x, kernel_size)[None])
+        return tf.stop_gradient(projection.mean_sub_batches(
+            lambda t: projection.mean_depthwise_patches(t, kernel_size), x, self.groups))
 
     def dense(self, x):
         if not self.enabled:
             return None
-        return projection.mean_sub_batches(lambda t: tf.reduce_mean(t, axis=0), x, self.groups)
+        if self.moments:
+            return tf.stop_gradient(
+                projection.moment_patches(x[:, None, None, :], 1, centered=False)[None])
+        return tf.stop_gradient(projection.mean_sub_batches(
+            lambda t: tf.reduce_mean(t, axis=0), x, self.groups))
+
+    def shape(self, bank) -> tuple[int, ...]:
+        """Shape of the statistic one site of `bank` records: `[groups, ...]`."""
+        one = input_shape(bank)
+        if self.moments:
+            return (1, *one, one[-1])
+        return (self.groups, *one)

@@ -128,5 +128,4 @@ class Nb201Supernet(Supernet):
         return result[0]
 
     def _input_shape(self, name, inputs):
-        bank = self.sites[name][0]
-        return (inputs.groups, *B.input_shape(bank))
+        return inputs.shape(self.sites[name][0])

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from di_nas import optim
 from di_nas import projection as proj
+from di_nas.supernet.functional import InputRecorder
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ class SharedWeightTrainer(tf.Module):
       supernet: a `Supernet`.
       optim_cfg: `OptimConfig` (learning_rate, learning_rate_min, momentum, nesterov,
         weight_decay, grad_clip_norm).
-      di_cfg: `DIConfig` (enabled, beta, scale_beta, decay, max_dim, sub_batches), or None.
+      di_cfg: `DIConfig` (enabled, beta, scale_beta, decay, max_dim, sub_batches, inputs), or
+        None.
       total_steps: length of the cosine schedule.
     """
 
@@ -43,6 +45,9 @@ class SharedWeightTrainer(tf.Module):
                                              name=f"momentum_{b.name}")
                          for b in supernet.banks}
         self.projectors, self.betas = {}, {}
+        # False: gradients pass unprojected while P still records the inputs (the PD study
+        # trains A this way, exactly as plain weight sharing does, and protects it from B).
+        self.projecting = tf.Variable(True, trainable=False, name="projecting")
         if self.di:
             for bank in supernet.banks:
                 if not bank.projected:
@@ -88,9 +93,10 @@ class SharedWeightTrainer(tf.Module):
         """One per-replica step on `arch`; returns `{'loss', 'accuracy'}` (replica-local)."""
         net = self.supernet
         groups = self.di_cfg.sub_batches if self.di else 1
+        statistic = self.di_cfg.inputs if self.di else "mean"
         with tf.GradientTape() as tape:
             logits, record = net.forward(images, arch, record_inputs=self.di,
-                                         sub_batches=groups)
+                                         sub_batches=groups, statistic=statistic)
             per_example = tf.keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True)
             loss = tf.nn.compute_average_loss(per_example)
@@ -98,7 +104,8 @@ class SharedWeightTrainer(tf.Module):
         grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
         grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
                  for g, b in zip(grads, banks, strict=True)]
-        inputs = {b.name: record.stacked_inputs(b, groups) for b in banks
+        recorder = InputRecorder(self.di, groups, statistic)
+        inputs = {b.name: record.stacked_inputs(b, recorder.shape(b)) for b in banks
                   if b.name in self.projectors}
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
@@ -136,8 +143,9 @@ class SharedWeightTrainer(tf.Module):
             g = grad * scale
             if p_var is not None:
                 p = tf.gather(p_var, idx)
-                g = proj.from_matrix(bank.kind, proj.project(p, proj.as_matrix(bank.kind, g)),
-                                     g.shape)
+                g_proj = proj.from_matrix(
+                    bank.kind, proj.project(p, proj.as_matrix(bank.kind, g)), g.shape)
+                g = tf.where(self.projecting, g_proj, g)
             m = tf.gather(mom_var, idx)
             w_new, m_new = optim.momentum_update(
                 w, g, m, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -147,7 +155,10 @@ class SharedWeightTrainer(tf.Module):
             # copy of the device being updated (mirrored variables lack `scatter_nd_update`).
             mom_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, m_new, m), idx))
             if p_var is not None:
-                p_new = proj.rls_update_block(p, x, self.betas[bank.name])
+                if self.di_cfg.inputs == "covariance":
+                    p_new = proj.moment_update(p, x[0], self.betas[bank.name])
+                else:
+                    p_new = proj.rls_update_block(p, x, self.betas[bank.name])
                 if self.di_cfg.decay:
                     p_new = proj.decay_towards_identity(p_new, self.di_cfg.decay)
                 p_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, p_new, p), idx))
