@@ -24,7 +24,11 @@ B = 4  # Per-replica batch.
 STEPS = 5
 PLAIN_SGD = config_lib.OptimConfig(learning_rate=0.1, learning_rate_min=0.1, momentum=0.0,
                                    nesterov=False, weight_decay=0.0, grad_clip_norm=0.0)
-DI = config_lib.DIConfig(beta=1e-2, reset="never")
+# The replica-equivalence test uses the paper's mean inputs: their all-reduced mean is exactly
+# the one-replica mean. Covariance moments are centred per replica (as per-replica batch norm
+# centres), so there only the replicas' agreement is checked.
+DI = config_lib.DIConfig(beta=1e-2, reset="never", inputs="mean")
+DI_COVARIANCE = config_lib.DIConfig(beta=1.0, reset="never", inputs="covariance")
 
 
 def mirrored():
@@ -110,10 +114,10 @@ def test_run_steps_reduces_over_replicas_and_steps():
 # The shared-weight step on two replicas --------------------------------------------------------
 
 
-def _train(strategy, images, labels, bn_group):
+def _train(strategy, images, labels, bn_group, di=DI):
     with strategy.scope():
         net = tiny.TinySupernet(bn_group=bn_group)
-        trainer = SharedWeightTrainer(net, PLAIN_SGD, DI, total_steps=STEPS)
+        trainer = SharedWeightTrainer(net, PLAIN_SGD, di, total_steps=STEPS)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2 * B, drop_remainder=True)
     loop = distribute.compile_steps(strategy, trainer.train_step, args_fn=tiny.arch_for_step)
     metrics = loop(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(STEPS))
@@ -137,8 +141,7 @@ def two_vs_one():
     return two, one, time.time() - start
 
 
-def test_replicas_keep_identical_weights_and_projectors(two_vs_one):
-    (net, trainer, _), _, _ = two_vs_one
+def _assert_replicas_identical(net, trainer):
     strategy = net.banks[0].variable.value.distribute_strategy
     for var in ([b.variable.value for b in net.banks] + list(trainer.momentum.values())
                 + list(trainer.projectors.values())):
@@ -149,6 +152,18 @@ def test_replicas_keep_identical_weights_and_projectors(two_vs_one):
     moved = [k for k, p in trainer.projectors.items()
              if not np.allclose(p.numpy(), np.eye(p.shape[-1]), atol=1e-6)]
     assert {"conv_3x3x1x4", "depthwise_3x3x4x1", "dense_4x4"} <= set(moved)
+
+
+def test_replicas_keep_identical_weights_and_projectors(two_vs_one):
+    (net, trainer, _), _, _ = two_vs_one
+    _assert_replicas_identical(net, trainer)
+
+
+def test_covariance_di_keeps_replicas_identical():
+    images, labels = tiny.examples(STEPS * 2 * B)
+    net, trainer, metrics = _train(mirrored(), images, labels, None, di=DI_COVARIANCE)
+    assert np.isfinite(metrics["loss"])
+    _assert_replicas_identical(net, trainer)
 
 
 def test_two_replicas_match_one_replica_with_the_same_examples(two_vs_one):
@@ -187,7 +202,8 @@ def test_supernet_forward_compiles_with_xla_on_cpu():
 
 
 @pytest.mark.slow
-def test_train_step_compiles_with_xla_on_cpu():
+@pytest.mark.parametrize("di", [DI, DI_COVARIANCE], ids=["mean", "covariance"])
+def test_train_step_compiles_with_xla_on_cpu(di):
     """The per-replica DI train step under `jit_compile=True` matches the plain graph.
 
     This is the body TPUStrategy hands to XLA. It uses the tiny net: the nb201 supernet's DI
@@ -198,7 +214,7 @@ def test_train_step_compiles_with_xla_on_cpu():
     runs = {}
     for jit in (False, True):
         net = tiny.TinySupernet()
-        trainer = SharedWeightTrainer(net, config_lib.OptimConfig(), DI, total_steps=STEPS)
+        trainer = SharedWeightTrainer(net, config_lib.OptimConfig(), di, total_steps=STEPS)
         step = tf.function(lambda x, y, a, t=trainer: t.train_step(x, y, a), jit_compile=jit)
         for i in range(2):
             step(images, labels, tiny.arch_for_step(tf.constant(i + 3)))

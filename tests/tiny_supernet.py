@@ -84,7 +84,7 @@ class TinySupernet(Supernet):
             if not inputs.enabled:
                 return out
             return (out, *[stats[n] if n in stats else
-                           tf.zeros((inputs.groups, *B.input_shape(self.sites[n][0])))
+                           tf.zeros(inputs.shape(self.sites[n][0]))
                            for n in names])
 
         result = tf.switch_case(arch[0], [functools.partial(branch, op) for op in range(5)])

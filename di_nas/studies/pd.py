@@ -265,7 +265,8 @@ def markdown(result: dict) -> str:
         "",
         f"{result['pairs']} random pairs (A, B) sharing ops; A and then B trained "
         f"{result['steps']} steps each from the same warmed-up supernet "
-        f"({result['warmup_steps']} steps); search-valid accuracy of A before and after B.",
+        f"({result['warmup_steps']} steps), A the same way for every method and B by the "
+        "method; search-valid accuracy of A before and after B.",
         "",
         "| method | lr | PD acc (mean +- std) | PD loss (mean) | B acc gain (mean) |",
         "|---|---|---|---|---|",
@@ -281,7 +282,8 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"DI's mean accuracy drop is {ratio:.2f}x plain's; B keeps {keep:.2f} of plain's gain.",
-        f"DI: beta={result['di_config']['beta']}, scale_beta={result['di_config']['scale_beta']}"
+        f"DI: inputs={result['di_config'].get('inputs', 'mean')}, "
+        f"beta={result['di_config']['beta']}, scale_beta={result['di_config']['scale_beta']}"
         f", P reset at the start of every pair. Seed {result['seed']}, "
         f"{result['seconds']:.0f}s.",
         "",
