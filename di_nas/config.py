@@ -121,13 +121,13 @@ class DIConfig:
 
     ``inputs`` is what `P` protects: ``mean`` (each kernel's mean input, the paper's
     statistic) or ``covariance`` (its inputs' second moment, centred where batch norm follows;
-    see `di_nas.projection`). ``beta`` is on the scale of that statistic: the default 25 for
+    see `di_nas.projection`). ``beta`` is on the scale of that statistic: the default 10 for
     ``covariance`` came from the PD study on digits; the paper's statistic wants a small one
     (1e-3). ``reset`` is ``never``, ``epoch`` or a positive number of steps written as a string.
     """
 
     enabled: bool = True
-    beta: float = 25.0
+    beta: float = 10.0
     scale_beta: bool = False
     reset: str = "epoch"
     decay: float = 0.0

@@ -4,6 +4,7 @@ One tiny supernet (enas_micro, 1 normal layer, 4 filters, 8x8 digits) and two tr
 share it, plain and DI, are built and warmed up once for the module (tracing dominates).
 """
 
+import functools
 import types
 
 import numpy as np
@@ -146,6 +147,12 @@ def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
     assert np.mean(plain_losses[-5:]) < np.mean(plain_losses[:5]), plain_losses
 
 
+def _study_phase(trainer, phase):
+    """The PD study's switches: A trains unprojected and is recorded, B projected against A."""
+    trainer.projecting.assign(phase != "a")
+    trainer.recording.assign(phase != "b")
+
+
 def test_di_reduces_disturbance_over_random_pairs(env):
     """Over 10 random pairs sharing ops, with A trained the same way for both methods (as the PD
     study does), training B raises A's loss less with covariance DI than with plain sharing."""
@@ -163,20 +170,21 @@ def test_di_reduces_disturbance_over_random_pairs(env):
         for name, trainer in (("plain", env.plain), ("di", di)):
             disturbance.restore(trainer, env.warm)
             out = disturbance.measure_disturbance(
-                trainer, a, b, iter(batches), env.evals, steps,
-                phase=lambda p, t=trainer: t.projecting.assign(p == "b"))
+                trainer, a, b, iter(batches), env.evals, steps, phase=functools.partial(
+                    _study_phase, trainer))
             assert set(out) >= {"a_acc_before", "a_acc_after", "pd_acc", "pd_loss",
                                 "b_acc_before", "b_acc_after", "b_gain"}
             assert out["pd_acc"] == pytest.approx(out["a_acc_before"] - out["a_acc_after"])
             rises[name].append(out["pd_loss"])
-    di.projecting.assign(True)
+    _study_phase(di, "search")
     print({k: np.round(v, 4).tolist() for k, v in rises.items()})
     assert np.mean(rises["di"]) < np.mean(rises["plain"]), rises
 
 
-def test_unprojected_steps_train_as_plain_and_still_record(env):
+def test_study_switches_projecting_and_recording(env):
     """With `projecting` off (how the PD study trains A), a DI step moves the weights exactly as
-    a plain step does, while P still folds in the inputs; on again, the step differs."""
+    a plain step does, while P still folds in the inputs; on again, the step differs. With
+    `recording` off (how it trains B), P is left as it was."""
     rng = np.random.default_rng(5)
     arch_a, arch_b = _sharing_pair(env.space, rng)
     disturbance.restore(env.di, env.warm)
@@ -185,24 +193,32 @@ def test_unprojected_steps_train_as_plain_and_still_record(env):
     start = disturbance.snapshot(env.di)
     batch = next(env.batches)
 
-    def step(trainer, projecting=True):
+    def step(trainer, projecting=True, recording=True):
         disturbance.restore(trainer, start)
         trainer.projecting.assign(projecting)
+        trainer.recording.assign(recording)
         try:
             disturbance.compiled(trainer).train(batch, arch_b)
         finally:
             trainer.projecting.assign(True)
+            trainer.recording.assign(True)
         return [v.numpy() for v in env.net.weights], {
             k: v.numpy() for k, v in trainer.projectors.items()}
 
     plain, _ = step(env.plain)
     recorded, projectors = step(env.di, projecting=False)
     projected, _ = step(env.di, projecting=True)
+    frozen_p, kept = step(env.di, projecting=True, recording=False)
     for got, want in zip(recorded, plain, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
     assert any(not np.allclose(got, want, atol=1e-5)
                for got, want in zip(projected, plain, strict=True))
     assert any(not np.allclose(p, start["projectors"][k]) for k, p in projectors.items())
+    # Not recording: the step is projected all the same, and P stays bitwise as it was.
+    for got, want in zip(frozen_p, projected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    for k, p in kept.items():
+        np.testing.assert_array_equal(p, start["projectors"][k])
 
 
 def _moments(net, images, arch):

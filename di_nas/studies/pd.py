@@ -8,19 +8,21 @@
    reset `P`; train A for `study.steps` steps as plain weight sharing does, at the constant
    rate `optim.learning_rate` (DI's `P` records A's inputs meanwhile but does not project A's
    own steps); evaluate A on search-valid; train B for `study.steps` steps with the method
-   under test; evaluate A again (`di_nas.disturbance.measure_disturbance`). A thus reaches the
-   same weights and accuracy under every method, and its drop measures only what training B
-   does to it: PD(A | B). (Training A under DI too would also project A's steps against its
-   own earlier inputs, which a search, one step per sampled architecture, rarely does, and
-   would compare drops from different starting accuracies.)
+   under test (DI: projected against A's inputs, `P` held fixed); evaluate A again
+   (`di_nas.disturbance.measure_disturbance`). A thus reaches the same weights and accuracy
+   under every method, and its drop measures only what training B does to it: PD(A | B).
+   A search trains each sampled architecture for one step, so an architecture protecting
+   itself against its own earlier steps (A's steps projected against A, B's against B) is an
+   artefact of training one architecture for many steps here, not part of PD(A | B): it would
+   also compare drops from different starting accuracies and charge DI for B's self-freezing.
    Methods: `plain` weight sharing, `di` (`cfg.di`, enabled whatever `--di` says) and
    `plain_matched`: plain with B's learning rate lowered until B's accuracy gain matches DI's
    (geometric bisection on the first few pairs), so DI is not credited for merely learning less.
 4. Write `<output_dir>/pd.json`, `pd.png` and `pd.md` (chief only, atomically) and print the
    headline figures.
 
-`P` is reset at the start of every pair (this study's reading of `di.reset`): it protects the
-inputs of A, then of B itself, as in a search whose reset interval spans both.
+`P` is reset at the start of every pair (this study's reading of `di.reset`), so it holds the
+inputs of A alone while B trains.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class _Runner:
 
     def run(self, trainer, lr_b: float, indices) -> list[dict]:
         """Pairs `indices`: A trained as plain weight sharing does, at the study's rate (DI's
-        `P` records A's inputs meanwhile), then B by `trainer` at rate `lr_b`."""
+        `P` records A's inputs meanwhile), then B by `trainer` at rate `lr_b` (DI's `P` held)."""
         rows = []
         steps = self.cfg.study.steps
         lr = float(self.cfg.optim.learning_rate)
@@ -155,6 +157,7 @@ class _Runner:
         def phase(name):
             trainer.lr.assign(lr if name == "a" else lr_b)
             trainer.projecting.assign(name == "b")
+            trainer.recording.assign(name == "a")
 
         for i in indices:
             a, b = self.pairs[i]
@@ -266,7 +269,8 @@ def markdown(result: dict) -> str:
         f"{result['pairs']} random pairs (A, B) sharing ops; A and then B trained "
         f"{result['steps']} steps each from the same warmed-up supernet "
         f"({result['warmup_steps']} steps), A the same way for every method and B by the "
-        "method; search-valid accuracy of A before and after B.",
+        "method (DI: projected against A's inputs); search-valid accuracy of A before and "
+        "after B.",
         "",
         "| method | lr | PD acc (mean +- std) | PD loss (mean) | B acc gain (mean) |",
         "|---|---|---|---|---|",
@@ -284,7 +288,7 @@ def markdown(result: dict) -> str:
         f"DI's mean accuracy drop is {ratio:.2f}x plain's; B keeps {keep:.2f} of plain's gain.",
         f"DI: inputs={result['di_config'].get('inputs', 'mean')}, "
         f"beta={result['di_config']['beta']}, scale_beta={result['di_config']['scale_beta']}"
-        f", P reset at the start of every pair. Seed {result['seed']}, "
+        f", P holds A's inputs while B trains. Seed {result['seed']}, "
         f"{result['seconds']:.0f}s.",
         "",
         "![PD per pair](pd.png)",

@@ -45,9 +45,11 @@ class SharedWeightTrainer(tf.Module):
                                              name=f"momentum_{b.name}")
                          for b in supernet.banks}
         self.projectors, self.betas = {}, {}
-        # False: gradients pass unprojected while P still records the inputs (the PD study
-        # trains A this way, exactly as plain weight sharing does, and protects it from B).
+        # Switches the PD study sets between phases (a search leaves both on): `projecting`
+        # False passes gradients unprojected (A trains exactly as plain weight sharing does);
+        # `recording` False keeps P as it is (B trains against A's inputs only).
         self.projecting = tf.Variable(True, trainable=False, name="projecting")
+        self.recording = tf.Variable(True, trainable=False, name="recording")
         if self.di:
             for bank in supernet.banks:
                 if not bank.projected:
@@ -161,7 +163,8 @@ class SharedWeightTrainer(tf.Module):
                     p_new = proj.rls_update_block(p, x, self.betas[bank.name])
                 if self.di_cfg.decay:
                     p_new = proj.decay_towards_identity(p_new, self.di_cfg.decay)
-                p_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, p_new, p), idx))
+                keep = tf.logical_and(active, self.recording)
+                p_var.scatter_update(tf.IndexedSlices(optim.select_rows(keep, p_new, p), idx))
             return var
 
         return update
