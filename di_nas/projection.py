@@ -81,6 +81,15 @@ def moment_update(p: tf.Tensor, m: tf.Tensor, beta) -> tf.Tensor:
     return 0.5 * (p_new + tf.linalg.matrix_transpose(p_new))
 
 
+def moment_update_where(p: tf.Tensor, m: tf.Tensor, beta, active: tf.Tensor) -> tf.Tensor:
+    """`moment_update` of the projectors `p` `[n, ..., d, d]` whose `active` `[n]` is True;
+    the others are returned as they are, without solving for them (a path uses few of a
+    bank's sites, and the solve is the update's main cost)."""
+    rows = tf.where(active)
+    new = moment_update(tf.gather_nd(p, rows), tf.gather_nd(m, rows), beta)
+    return tf.tensor_scatter_nd_update(p, rows, new)
+
+
 def decay_towards_identity(p: tf.Tensor, rate) -> tf.Tensor:
     """`(1 - rate) P + rate I`: gives back plasticity gradually instead of a hard reset."""
     return (1.0 - rate) * p + rate * identity_like(p)

@@ -214,7 +214,8 @@ def test_train_step_compiles_with_xla_on_cpu(di):
     runs = {}
     for jit in (False, True):
         net = tiny.TinySupernet()
-        trainer = SharedWeightTrainer(net, config_lib.OptimConfig(), di, total_steps=STEPS)
+        trainer = SharedWeightTrainer(net, config_lib.OptimConfig(), di, total_steps=STEPS,
+                                      static_shapes=jit)
         step = tf.function(lambda x, y, a, t=trainer: t.train_step(x, y, a), jit_compile=jit)
         for i in range(2):
             step(images, labels, tiny.arch_for_step(tf.constant(i + 3)))

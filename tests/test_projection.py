@@ -340,3 +340,15 @@ def test_moment_depthwise_patches_equals_brute_force():
     for c in range(4):
         np.testing.assert_allclose(got[c], _brute_moment(x[..., c:c + 1], 3, 1, True),
                                    atol=1e-4)
+
+
+def test_moment_update_where_solves_only_active_projectors():
+    rng = _rng(26)
+    p = tf.constant(np.eye(4, dtype=np.float32)[None].repeat(3, 0))
+    xs = rng.standard_normal((3, 5, 4))
+    m = tf.constant(np.einsum("nki,nkj->nij", xs, xs) / 5, tf.float32)
+    active = tf.constant([True, False, True])
+    got = proj.moment_update_where(p, m, 0.5, active).numpy()
+    full = proj.moment_update(p, m, 0.5).numpy()
+    np.testing.assert_allclose(got[[0, 2]], full[[0, 2]], atol=1e-6)
+    np.testing.assert_array_equal(got[1], np.eye(4))

@@ -31,15 +31,22 @@ class SharedWeightTrainer(tf.Module):
       di_cfg: `DIConfig` (enabled, beta, scale_beta, decay, max_dim, sub_batches, inputs), or
         None.
       total_steps: length of the cosine schedule.
+      static_shapes: keep every tensor's shape static, as XLA needs (the covariance update
+        then solves for every site of a bank, not only the active ones). Default: whether the
+        trainer is built under a `TPUStrategy`; pass True for `jit_compile` elsewhere.
     """
 
-    def __init__(self, supernet, optim_cfg, di_cfg=None, total_steps: int = 1000):
+    def __init__(self, supernet, optim_cfg, di_cfg=None, total_steps: int = 1000,
+                 static_shapes: bool | None = None):
         super().__init__(name="shared_weight_trainer")
         self.supernet = supernet
         self.optim_cfg = optim_cfg
         self.di_cfg = di_cfg
         self.di = bool(di_cfg is not None and di_cfg.enabled)
         self.total_steps = int(total_steps)
+        if static_shapes is None:
+            static_shapes = isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy)
+        self.static_shapes = bool(static_shapes)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.momentum = {b.name: tf.Variable(tf.zeros([b.rows, *b.shape]), trainable=False,
                                              name=f"momentum_{b.name}")
@@ -158,7 +165,9 @@ class SharedWeightTrainer(tf.Module):
             mom_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, m_new, m), idx))
             if p_var is not None:
                 if self.di_cfg.inputs == "covariance":
-                    p_new = proj.moment_update(p, x[0], self.betas[bank.name])
+                    beta = self.betas[bank.name]
+                    p_new = (proj.moment_update(p, x[0], beta) if self.static_shapes else
+                             proj.moment_update_where(p, x[0], beta, active))
                 else:
                     p_new = proj.rls_update_block(p, x, self.betas[bank.name])
                 if self.di_cfg.decay:
