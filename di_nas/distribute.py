@@ -23,8 +23,8 @@ Choices that hold for every strategy, and why:
   sampling inside `strategy.run` would instead give each replica its own stream, and the
   replicas would train different paths with mixed-up gradients.
 - **DI stays identical on every replica**: `SharedWeightTrainer.train_step` all-reduces the
-  gradients (SUM of per-replica losses scaled by the global batch) and the DI mean inputs
-  (MEAN) before one merged update, so every replica applies the same rows and the same
+  gradients (SUM of per-replica losses scaled by the global batch) and the DI input
+  statistics (MEAN) before one merged update, so every replica applies the same rows and the same
   projector update.
 - **Only the chief writes** checkpoints, summaries and results (`is_chief`). Multi-worker
   checkpointing is collective, so every worker calls `save`; non-chief workers point it at a

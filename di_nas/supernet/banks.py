@@ -100,7 +100,7 @@ class Bank:
 
 class PathRecord:
     """What one forward pass used: per bank, row indices, the gathered rows, activity, and the
-    mean inputs the sites saw (filled in by the network as it runs)."""
+    input statistics the sites saw (filled in by the network as it runs)."""
 
     def __init__(self):
         self.indices: dict[str, tf.Tensor] = {}
@@ -123,7 +123,8 @@ class PathRecord:
 
 
 def input_shape(bank: Bank) -> tuple[int, ...]:
-    """Shape of one site's mean input: conv/dense `[d_in]`, depthwise `[C, k*k]`."""
+    """Shape of one site's mean input: conv/dense `[d_in]`, depthwise `[C, k*k]` (a second
+    moment adds the last dimension again: `functional.InputRecorder.shape`)."""
     if bank.kind == DEPTHWISE:
         return (bank.shape[2], bank.shape[0] * bank.shape[1])
     return (bank.d_in,)

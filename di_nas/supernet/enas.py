@@ -236,8 +236,8 @@ class EnasMicroSupernet(Supernet):
                 stats = {}
             if not inputs.enabled:
                 return out
-            # All mean inputs of the slot packed in one vector (zeros for ops not taken), cut
-            # off from the gradient: one extra cond output instead of eight keeps tracing fast.
+            # All input statistics of the slot packed in one vector (zeros for ops not taken),
+            # cut off from the gradient: one extra output instead of eight keeps tracing fast.
             if not stats:
                 return out, tf.zeros([sum(sizes)])
             flat = [tf.reshape(stats[n], [-1]) if n in stats else tf.zeros([size])

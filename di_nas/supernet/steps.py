@@ -1,10 +1,12 @@
 """The shared-weight train step (plain or disturbance-immune) and the evaluation step.
 
 Per replica: forward the sampled path, loss by `tf.nn.compute_average_loss`, gradients with
-respect to the gathered bank rows, all-reduce of gradients and of the DI mean inputs, then one
-merged update per bank: clip, project (`P @ G`), masked SGD with momentum, and the projector
-update `P <- P - (Px)(Px)^T / (beta + x^T P x)`. Only rows the path used change; weights off
-the path and their momentum stay bitwise equal. Usable under any `tf.distribute` strategy.
+respect to the gathered bank rows, all-reduce of gradients and of the DI input statistics, then
+one merged update per bank: clip, project (`P @ G`), masked SGD with momentum, and the
+projector update: `P <- P - (Px)(Px)^T / (beta + x^T P x)` for mean inputs `x`, or
+`P <- (P^-1 + M / beta)^-1` for input second moments `M` (`di_nas.projection`). Only rows
+the path used change; weights off the path and their momentum stay bitwise equal. Usable
+under any `tf.distribute` strategy.
 """
 
 from __future__ import annotations
