@@ -151,6 +151,14 @@ def restore(trainer, snap: dict) -> None:
     trainer.step.assign(snap["step"])
 
 
+def pd_phase(trainer, phase: str) -> None:
+    """The PD study's DI switches: in phase "a" steps are unprojected and recorded (A trains
+    as plain weight sharing does while `P` holds its inputs), in "b" projected and not
+    recorded (B trains against A's inputs only); any other phase, both on (a search)."""
+    trainer.projecting.assign(phase != "a")
+    trainer.recording.assign(phase != "b")
+
+
 def clear_momentum(trainer) -> None:
     """Zeros every momentum buffer."""
     for var in trainer.momentum.values():

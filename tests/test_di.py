@@ -147,12 +147,6 @@ def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
     assert np.mean(plain_losses[-5:]) < np.mean(plain_losses[:5]), plain_losses
 
 
-def _study_phase(trainer, phase):
-    """The PD study's switches: A trains unprojected and is recorded, B projected against A."""
-    trainer.projecting.assign(phase != "a")
-    trainer.recording.assign(phase != "b")
-
-
 def test_di_reduces_disturbance_over_random_pairs(env):
     """Over 10 random pairs sharing ops, with A trained the same way for both methods (as the PD
     study does), training B raises A's loss less with covariance DI than with plain sharing."""
@@ -171,12 +165,12 @@ def test_di_reduces_disturbance_over_random_pairs(env):
             disturbance.restore(trainer, env.warm)
             out = disturbance.measure_disturbance(
                 trainer, a, b, iter(batches), env.evals, steps, phase=functools.partial(
-                    _study_phase, trainer))
+                    disturbance.pd_phase, trainer))
             assert set(out) >= {"a_acc_before", "a_acc_after", "pd_acc", "pd_loss",
                                 "b_acc_before", "b_acc_after", "b_gain"}
             assert out["pd_acc"] == pytest.approx(out["a_acc_before"] - out["a_acc_after"])
             rises[name].append(out["pd_loss"])
-    _study_phase(di, "search")
+    disturbance.pd_phase(di, "search")
     print({k: np.round(v, 4).tolist() for k, v in rises.items()})
     assert np.mean(rises["di"]) < np.mean(rises["plain"]), rises
 

@@ -156,8 +156,7 @@ class _Runner:
 
         def phase(name):
             trainer.lr.assign(lr if name == "a" else lr_b)
-            trainer.projecting.assign(name == "b")
-            trainer.recording.assign(name == "a")
+            disturbance.pd_phase(trainer, name)
 
         for i in indices:
             a, b = self.pairs[i]

@@ -108,6 +108,9 @@ class PathRecord:
         self.row_list: dict[str, list[tf.Tensor]] = {}
         self.active: dict[str, tf.Tensor] = {}
         self.inputs: dict[str, list] = {}
+        # Per-site statistic shape rule of the recorder that filled `inputs` (set by the
+        # supernet's forward: `functional.InputRecorder.shape`).
+        self.input_shape = None
 
     def row(self, bank: Bank, position: int) -> tf.Tensor:
         return self.row_list[bank.name][position]
@@ -115,9 +118,10 @@ class PathRecord:
     def set_input(self, bank: Bank, position: int, x_mean: tf.Tensor) -> None:
         self.inputs[bank.name][position] = x_mean
 
-    def stacked_inputs(self, bank: Bank, shape) -> tf.Tensor:
-        """Input statistics `[groups, sites, ...]` from per-site ones of `shape`
-        (`[groups, ...]`); sites that recorded none get zeros (no update)."""
+    def stacked_inputs(self, bank: Bank) -> tf.Tensor:
+        """Input statistics `[groups, sites, ...]`; sites that recorded none get zeros (no
+        update)."""
+        shape = self.input_shape(bank)
         xs = [x if x is not None else tf.zeros(shape) for x in self.inputs[bank.name]]
         return tf.stack(xs, axis=1)
 

@@ -92,6 +92,7 @@ class Supernet(keras.Model):
         record = banks_lib.gather_path(self.banks, arch, self.loose_flags(arch),
                                        self.space.length)
         inputs = InputRecorder(record_inputs, sub_batches, statistic)
+        record.input_shape = inputs.shape
         logits = self._forward(tf.cast(images, tf.float32), arch, record, inputs)
         return logits, record
 

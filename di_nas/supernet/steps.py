@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from di_nas import optim
 from di_nas import projection as proj
-from di_nas.supernet.functional import InputRecorder
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +114,7 @@ class SharedWeightTrainer(tf.Module):
         grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
         grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
                  for g, b in zip(grads, banks, strict=True)]
-        recorder = InputRecorder(self.di, groups, statistic)
-        inputs = {b.name: record.stacked_inputs(b, recorder.shape(b)) for b in banks
-                  if b.name in self.projectors}
+        inputs = {b.name: record.stacked_inputs(b) for b in banks if b.name in self.projectors}
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
