@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from di_nas import bench, config
-from di_nas.bench_steps import Net
+from di_nas import config
+from di_nas.bench import run as bench
+from di_nas.bench.steps import Net
 
 TINY_NET = Net(num_layers=1, filters=4, stem_multiplier=1, image_size=8, space="nb201")
 TINY = bench.Sizes(net=TINY_NET, batch=4, archs=1, steps=2, trace_archs=3,

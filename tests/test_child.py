@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from di_nas.child import build_child
-from di_nas.child_nb201 import build_nb201_child
+from di_nas.child.nb201 import build_nb201_child
 from di_nas.search_space import get_space
 
 IMAGE_SHAPE = (8, 8, 1)

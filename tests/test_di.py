@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas import disturbance
+from di_nas.studies import disturbance
 from di_nas.config import DataConfig, SpaceConfig
 from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 
 LR = 0.05
 # Sites every pair below uses with the same input: the head, a stem and one separable conv.

@@ -17,7 +17,7 @@ import tensorflow as tf
 from di_nas import config as config_lib
 from di_nas import distribute
 from di_nas.errors import UserError
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 from tests import tiny_supernet as tiny
 
 B = 4  # Per-replica batch.

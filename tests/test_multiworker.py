@@ -122,7 +122,7 @@ def worker(output_dir, dump_path):
     from di_nas import distribute
 
     strategy = distribute.get_strategy(config_lib.DistributeConfig(strategy="multi_worker"))
-    from di_nas.supernet.steps import SharedWeightTrainer
+    from di_nas.training.shared_step import SharedWeightTrainer
     from tests import tiny_supernet as tiny
 
     per_replica = 4

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.bench_oracle import oracle_ms_per_trial
+from di_nas.bench.oracle import oracle_ms_per_trial
 from di_nas.controller.oracle import STATE_FILE, TRIALS_FILE, make_oracle
 from di_nas.errors import UserError
 from di_nas.search_space import get_space

@@ -39,7 +39,7 @@ def test_pd_study_writes_json_plot_and_report(tmp_path, capsys):
 def test_pd_pairs_share_ops():
     import numpy as np
 
-    from di_nas import disturbance
+    from di_nas.studies import disturbance
     from di_nas.search_space import get_space
     from di_nas.studies.pd import sample_pairs
 

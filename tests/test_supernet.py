@@ -15,7 +15,7 @@ from di_nas.search_space import enas_micro, get_space
 from di_nas.supernet import build_supernet
 from di_nas.supernet.enas import EnasMicroSupernet
 from di_nas.supernet.nb201 import Nb201Supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 
 SPACES = ["enas_micro", "nb201"]
 IMAGE_SHAPE = (8, 8, 1)

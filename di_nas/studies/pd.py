@@ -35,10 +35,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from di_nas import disturbance
+from di_nas.studies import disturbance
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 from di_nas.training.checkpoints import atomic_write_text
 
 CALIBRATION_PAIRS = 3
@@ -116,7 +116,7 @@ def sample_pairs(space, num_pairs: int, rng: np.random.Generator, max_tries: int
 
 def warm_up(trainer, cfg, source, space, steps: int, rng: np.random.Generator) -> None:
     """`steps` plain steps on uniformly sampled architectures, cosine learning rate."""
-    from di_nas import optim
+    from di_nas.training import masked_sgd as optim
     from di_nas.data import make_dataset
 
     if not steps:

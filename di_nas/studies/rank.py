@@ -40,12 +40,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from di_nas import disturbance
+from di_nas.studies import disturbance
 from di_nas.search_space import get_space
 from di_nas.search_space import nb201 as nb201_space
 from di_nas.studies.pd import MAX_EVAL_EXAMPLES, valid_batches
 from di_nas.supernet import build_supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 from di_nas.training.checkpoints import atomic_write_text
 
 SPACE = "nb201"

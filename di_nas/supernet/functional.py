@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from di_nas import projection
+from di_nas.di import math as projection
 from di_nas.supernet.banks import input_shape
 
 BN_EPSILON = 1e-5

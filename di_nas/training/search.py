@@ -28,7 +28,7 @@ from di_nas.controller import make_oracle, uniform_sample
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 from di_nas.training import outputs, progress
 
 log = logging.getLogger("di_nas.search")

@@ -32,8 +32,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from di_nas import bench_steps as S
-from di_nas.bench_oracle import oracle_ms_per_trial
+from di_nas.bench import steps as S
+from di_nas.bench.oracle import oracle_ms_per_trial
 from di_nas.config import SpaceConfig
 from di_nas.training.checkpoints import atomic_write_json
 

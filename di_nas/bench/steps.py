@@ -20,7 +20,7 @@ import tensorflow as tf
 from di_nas.child import build_child
 from di_nas.config import SpaceConfig
 from di_nas.supernet import build_supernet
-from di_nas.supernet.steps import SharedWeightTrainer
+from di_nas.training.shared_step import SharedWeightTrainer
 
 NUM_CLASSES = 10  # CIFAR-10 shaped inputs.
 CHANNELS = 3

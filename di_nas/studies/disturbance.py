@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from di_nas import projection as proj
+from di_nas.di import math as proj
 
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

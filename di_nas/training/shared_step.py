@@ -16,8 +16,8 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from di_nas import optim
-from di_nas import projection as proj
+from di_nas.training import masked_sgd as optim
+from di_nas.di import math as proj
 
 log = logging.getLogger(__name__)
 

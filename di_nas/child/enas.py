@@ -199,7 +199,7 @@ def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: i
             last cell uses it, earlier cells proportionally less; ENAS micro only).
     """
     if arch.space_name == "nb201":
-        from di_nas.child_nb201 import build_nb201_child
+        from di_nas.child.nb201 import build_nb201_child
 
         if auxiliary or drop_path:
             raise ValueError("auxiliary head and drop path are built for enas_micro only")
