@@ -21,7 +21,7 @@ from di_nas.errors import UserError
 SPACES = ("enas_micro", "nb201")
 CONTROLLERS = ("reinforce", "random", "bayesian")
 DI_INPUTS = ("mean", "covariance")
-STUDIES = ("pd", "rank")
+STUDIES = ("pd", "rank", "search")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -243,11 +243,13 @@ class StudyConfig:
     archs: int = 24
     child_steps: int = 300
     supernet_steps: int = 1500
+    seeds: int = 3
 
     def __post_init__(self):
         _choice("study", "name", self.name, STUDIES)
         _positive("study", pairs=self.pairs, steps=self.steps, archs=self.archs,
-                  child_steps=self.child_steps, supernet_steps=self.supernet_steps)
+                  child_steps=self.child_steps, supernet_steps=self.supernet_steps,
+                  seeds=self.seeds)
         _non_negative("study", warmup_steps=self.warmup_steps)
 
 
@@ -368,7 +370,7 @@ def tiny(output_dir: str = "runs/tiny", seed: int = 0) -> Config:
         controller=ControllerConfig(lstm_units=8, steps_per_epoch=2, aggregate=1),
         search=SearchConfig(epochs=1, steps_per_epoch=2, num_candidates=3, log_every=1),
         final=FinalConfig(epochs=1, batch_size=16, num_layers=1, filters=4),
-        study=StudyConfig(pairs=2, steps=2, warmup_steps=2, archs=3, child_steps=2,
+        study=StudyConfig(pairs=2, steps=2, warmup_steps=2, archs=3, child_steps=2, seeds=1,
                           supernet_steps=4),
         bench=BenchConfig(quick=True),
         output_dir=output_dir,

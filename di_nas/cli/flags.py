@@ -121,6 +121,7 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("archs", "study", "archs", "rank: architectures ranked."),
     _S("child_steps", "study", "child_steps", "rank: stand-alone training steps per arch."),
     _S("supernet_steps", "study", "supernet_steps", "rank: supernet training steps."),
+    _S("seeds", "study", "seeds", "Independent repetitions of a study (seeds seed..seed+N-1)."),
     # distribution
     _S("strategy", "distribute", "strategy", "tf.distribute strategy.", config_lib.STRATEGIES),
     _S("tpu", "distribute", "tpu", "TPU name or address for --strategy=tpu."),
