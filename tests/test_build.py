@@ -1,6 +1,7 @@
 """The BUILD file, setup.py, README and CI script agree with the tree.
 
-When a check fails, the message names the file to add to BUILD (see README "Adding a module").
+BUILD is derived from the imports (`tests/build_graph.py`); when it drifts, the failure says
+to regenerate it.
 """
 
 import os
@@ -9,8 +10,11 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RULE = re.compile(r"^(py_library|py_binary|py_test)\(\n(.*?)^\)", re.MULTILINE | re.DOTALL)
+from tests import build_graph
+
+ROOT = build_graph.ROOT
+MAIN_BLOCK = re.compile(
+    r'^if __name__ == "__main__":\n(?:[ \t]+.*\n|\n)*?[ \t]+.*pytest\.main\(', re.MULTILINE)
 
 
 def _read(path):
@@ -18,47 +22,45 @@ def _read(path):
         return f.read()
 
 
-def build_rules():
-    """{kind: {name: [srcs]}} parsed from BUILD."""
-    rules = {"py_library": {}, "py_binary": {}, "py_test": {}}
-    for kind, body in RULE.findall(_read("BUILD")):
-        name = re.search(r'^\s*name = "([^"]+)"', body, re.MULTILINE).group(1)
-        srcs = re.search(r"^\s*srcs = \[(.*?)\]", body, re.MULTILINE | re.DOTALL)
-        assert name not in rules[kind], f"BUILD: duplicate {kind} {name!r}"
-        rules[kind][name] = re.findall(r'"([^"]+)"', srcs.group(1)) if srcs else []
-    return rules
+def test_build_file_is_what_the_imports_imply():
+    expected = build_graph.render()
+    assert _read("BUILD") == expected, (
+        "BUILD differs from the deps the imports imply: run `python tests/build_graph.py`")
 
 
-def console_scripts():
-    return set(re.findall(r'"(di-nas-[a-z]+)=di_nas\.cli\.[a-z_]+:run"', _read("setup.py")))
-
-
-def test_binaries_match_console_scripts():
-    scripts = {name.replace("-", "_") for name in console_scripts()}
+def test_build_has_a_binary_per_console_script_and_a_test_per_test_file():
+    text = _read("BUILD")
+    scripts = build_graph.console_scripts()
     assert len(scripts) == 5
-    binaries = set(build_rules()["py_binary"])
-    assert binaries == scripts, (f"BUILD py_binary targets {sorted(binaries)} differ from "
-                                 f"setup.py console scripts {sorted(scripts)}")
+    for script, _ in scripts:
+        assert f'name = "{script.replace("-", "_")}"' in text
+    tests = [n for n in os.listdir(os.path.join(ROOT, "tests")) if n.startswith("test_")]
+    assert text.count("py_test(") == len(tests)
 
 
-def test_every_module_has_a_py_library():
-    in_libraries = {src for srcs in build_rules()["py_library"].values() for src in srcs}
-    modules = []
-    for folder, _, names in os.walk(os.path.join(ROOT, "di_nas")):
-        modules += [os.path.relpath(os.path.join(folder, n), ROOT).replace(os.sep, "/")
-                    for n in names if n.endswith(".py")]
-    missing = sorted(set(modules) - in_libraries)
-    assert not missing, ("add a py_library to BUILD for: " + ", ".join(missing)
-                         + " (see README 'Adding a module')")
+def test_project_imports_have_no_cycle():
+    graph = build_graph.dependency_graph()
+    state = {}
+
+    def visit(node, path):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(node):] + [node]))
+        if state.get(node) != 2:
+            state[node] = 1
+            for dep in sorted(graph.get(node, ())):
+                visit(dep, path + [node])
+            state[node] = 2
+
+    for node in sorted(graph):
+        visit(node, [])
 
 
-def test_every_test_file_has_a_py_test():
-    in_tests = {src for srcs in build_rules()["py_test"].values() for src in srcs}
-    tests = sorted(f"tests/{n}" for n in os.listdir(os.path.join(ROOT, "tests"))
-                   if n.startswith("test_") and n.endswith(".py"))
-    missing = [t for t in tests if t not in in_tests]
-    assert not missing, ("add a py_test to BUILD for: " + ", ".join(missing)
-                         + " (see README 'Adding a module')")
+def test_every_test_file_runs_its_tests_when_executed():
+    missing = [n for n in sorted(os.listdir(os.path.join(ROOT, "tests")))
+               if n.startswith("test_") and n.endswith(".py")
+               and not MAIN_BLOCK.search(_read(f"tests/{n}"))]
+    assert not missing, ("add `if __name__ == '__main__': raise SystemExit(pytest.main("
+                         f"[__file__]))` to {missing}")
 
 
 def quickstart_lines():

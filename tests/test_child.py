@@ -69,3 +69,7 @@ def test_nb201_layer_names_and_pruned_none_edges():
 def test_nb201_child_rejects_other_spaces():
     with pytest.raises(ValueError, match="nb201"):
         build_nb201_child(get_space("enas_micro").architecture([0] * 40), 3, IMAGE_SHAPE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

@@ -138,3 +138,7 @@ def test_uniform_sample_is_valid_seeded_and_covers_choices():
     fn = tf.function(lambda: sampler.sample(3))
     a, b = fn().numpy(), fn().numpy()
     assert a.shape == (3, space.length) and not np.array_equal(a, b)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

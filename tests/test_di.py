@@ -262,3 +262,7 @@ def test_covariance_di_keeps_a_shared_layer_response_to_a_inputs(env):
         assert plain_energy[site] > 0, site
         assert di_energy[site] * 10 <= plain_energy[site], (site, di_energy, plain_energy)
     del plain_losses, di_losses  # At this strict beta B barely learns on a 4-filter net.
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

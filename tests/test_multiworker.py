@@ -155,4 +155,7 @@ def worker(output_dir, dump_path):
 
 
 if __name__ == "__main__":
-    worker(sys.argv[1], sys.argv[2])
+    if len(sys.argv) == 3:  # A worker process that the test above launched.
+        worker(sys.argv[1], sys.argv[2])
+    else:
+        raise SystemExit(pytest.main([__file__]))

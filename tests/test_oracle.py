@@ -123,3 +123,7 @@ def test_without_directory_trials_stay_in_memory(tmp_path, monkeypatch):
     oracle = make_oracle("random", space, None, seed=0)
     _run_trials(oracle, space, 3)
     assert len(oracle.trials) == 3 and os.listdir(tmp_path) == []
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

@@ -352,3 +352,7 @@ def test_moment_update_where_solves_only_active_projectors():
     full = proj.moment_update(p, m, 0.5).numpy()
     np.testing.assert_allclose(got[[0, 2]], full[[0, 2]], atol=1e-6)
     np.testing.assert_array_equal(got[1], np.eye(4))
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

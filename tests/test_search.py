@@ -132,3 +132,7 @@ def test_tiny_search_under_mirrored_strategy(tmp_path):
     result = run_search(cfg)
     load_architecture(str(tmp_path / "best_architecture.json"), "nb201")
     assert 0.0 <= result["best"]["accuracy"] <= 1.0
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

@@ -160,3 +160,7 @@ def test_render_writes_png(space, tmp_path):
         data = f.read()
     assert data.startswith(b"\x89PNG") and len(data) > 5000
     assert not os.path.exists(path + ".tmp")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

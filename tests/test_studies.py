@@ -120,3 +120,7 @@ def test_rank_study_writes_json_plot_and_report(tmp_path, capsys):
     assert "Kendall tau" in report and "rank.png" in report
     assert not [n for n in os.listdir(cfg.output_dir) if ".tmp" in n]
     assert "Kendall tau" in capsys.readouterr().out
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))

@@ -255,3 +255,7 @@ def test_checkpoint_round_trip(setup, tmp_path):
     for mine, theirs in zip(setup.net.banks, fresh.banks, strict=True):
         assert mine.name == theirs.name
         np.testing.assert_array_equal(theirs.variable.numpy(), mine.variable.numpy())
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__]))
