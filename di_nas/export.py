@@ -19,11 +19,11 @@ leaves no half-written SavedModel or TFLite file. This module must not train any
 from __future__ import annotations
 
 import os
-import uuid
 
 import keras
 import tensorflow as tf
 
+from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.training import final
 from di_nas.training.progress import log
@@ -64,17 +64,6 @@ def tflite_bytes(saved_model_dir: str) -> bytes:
     return converter.convert()
 
 
-def _replace_dir(new: str, path: str) -> None:
-    """Renames directory ``new`` to ``path``, replacing an older export there."""
-    old = None
-    if tf.io.gfile.exists(path):
-        old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-        tf.io.gfile.rename(path, old)
-    tf.io.gfile.rename(new, path)
-    if old:
-        tf.io.gfile.rmtree(old)
-
-
 def run_export(cfg: Config) -> str:
     """Exports the network trained in ``cfg.output_dir``; returns the SavedModel path.
 
@@ -84,27 +73,19 @@ def run_export(cfg: Config) -> str:
     out = cfg.output_dir
     model, spec, checkpoint = final.load_trained(out)
     export_dir = (cfg.export.export_dir or os.path.join(out, SAVED_MODEL_DIR)).rstrip("/")
-    tmp_tag = f".tmp-{uuid.uuid4().hex[:8]}"
-    tmp_dir = export_dir + tmp_tag
+    tmp_dir = dio.temp_path(export_dir)
     tflite_path = os.path.join(out, TFLITE_FILE)
-    tmp_tflite = tflite_path + tmp_tag
     parent = os.path.dirname(export_dir)
     if parent:
-        tf.io.gfile.makedirs(parent)
+        dio.makedirs(parent)
     try:
         export_saved_model(model, spec, tmp_dir)
-        if cfg.export.tflite:
-            with tf.io.gfile.GFile(tmp_tflite, "wb") as f:
-                f.write(tflite_bytes(tmp_dir))
-        _replace_dir(tmp_dir, export_dir)
-        if cfg.export.tflite:
-            tf.io.gfile.rename(tmp_tflite, tflite_path, overwrite=True)
+        flatbuffer = tflite_bytes(tmp_dir) if cfg.export.tflite else None
+        dio.replace_dir(tmp_dir, export_dir)
+        if flatbuffer is not None:
+            dio.atomic_write_bytes(tflite_path, flatbuffer)
     finally:
-        for leftover in (tmp_dir, tmp_tflite):
-            if tf.io.gfile.isdir(leftover):
-                tf.io.gfile.rmtree(leftover)
-            elif tf.io.gfile.exists(leftover):
-                tf.io.gfile.remove(leftover)
+        dio.remove(tmp_dir)
     log(f"exported {checkpoint} to {export_dir} (signatures {', '.join(SIGNATURES)}: raw "
         f"0..255 pixels [batch, {', '.join(map(str, spec.image_shape))}] -> probabilities)"
         + (f" and {tflite_path}" if cfg.export.tflite else ""))

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from di_nas import config
+from di_nas import io as dio
 from di_nas.child import DropPath, build_child, set_drop_path_scale
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
@@ -100,9 +101,9 @@ def test_checkpoint_keeper_restores_and_survives_an_interrupted_save(tmp_path, m
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path):
     path = str(tmp_path / "m.json")
-    checkpoints.atomic_write_json(path, {"a": 1})
-    checkpoints.atomic_write_json(path, {"a": 2})
-    assert checkpoints.read_json(path) == {"a": 2} and os.listdir(tmp_path) == ["m.json"]
+    dio.atomic_write_json(path, {"a": 1})
+    dio.atomic_write_json(path, {"a": 2})
+    assert dio.read_json(path) == {"a": 2} and os.listdir(tmp_path) == ["m.json"]
 
 
 def test_child_auxiliary_head_and_drop_path():

@@ -1,7 +1,6 @@
 """di_nas.io: atomic writes leave the old or the new file, JSON reads, directory replacement."""
 
 import os
-import sys
 
 import pytest
 

@@ -35,7 +35,7 @@ import tensorflow as tf
 from di_nas.bench import steps as S
 from di_nas.bench.oracle import oracle_ms_per_trial
 from di_nas.config import SpaceConfig
-from di_nas.training.checkpoints import atomic_write_json
+from di_nas.io import atomic_write_json
 
 log = logging.getLogger("di_nas.bench")
 

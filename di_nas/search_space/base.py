@@ -1,8 +1,9 @@
 """Architectures as data: a search space is a sequence of integer decisions.
 
-This module holds the space-independent parts: `Decision`, `SearchSpace` and the
-`Architecture` value (validation, hashing, JSON, Keras Tuner `HyperParameters` values and the
-int32 tensor the supernet reads). It must not build models or import Keras layers.
+This module holds the space-independent parts: `Decision`, `SearchSpace` (with its op table,
+`di_nas.ops`, and the drawing of its cells as `DrawnCell` data) and the `Architecture` value
+(validation, hashing, JSON, Keras Tuner `HyperParameters` values and the int32 tensor the
+supernet reads). It must not build models or import TensorFlow or Keras at import time.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from di_nas.errors import UserError
+from di_nas.ops import Op
 
 FORMAT_VERSION = 1
 
@@ -34,13 +36,40 @@ class Decision:
     kind: str
 
 
-class SearchSpace:
-    """A named, ordered list of decisions plus the names of the candidate ops."""
+class DrawnEdge(NamedTuple):
+    """An edge of a drawn cell: from node key `src` to `dst`, labelled (faint: drawn dotted)."""
 
-    def __init__(self, name: str, decisions: Sequence[Decision], ops: Sequence[str]):
+    src: str
+    dst: str
+    label: str
+    faint: bool = False
+
+
+class DrawnCell(NamedTuple):
+    """One cell to draw: node key -> (label, kind, (column, row)), and the edges.
+
+    `kind` is 'input', 'node' or 'output'; positions are in grid units (`search_space.render`
+    scales them).
+    """
+
+    title: str
+    nodes: dict
+    edges: list
+
+
+class SearchSpace:
+    """A named, ordered list of decisions plus the op table of its candidate ops.
+
+    Attributes:
+      op_table: the candidate ops (`di_nas.ops.Op`) in encoding order.
+      ops: their names.
+    """
+
+    def __init__(self, name: str, decisions: Sequence[Decision], op_table: Sequence[Op]):
         self.name = name
         self.decisions = tuple(decisions)
-        self.ops = tuple(ops)
+        self.op_table = tuple(op_table)
+        self.ops = tuple(op.name for op in self.op_table)
         self.num_choices = np.array([d.num_choices for d in self.decisions], np.int32)
 
     @property
@@ -91,6 +120,10 @@ class SearchSpace:
     def describe(self, values: Sequence[int]) -> str:  # Overridden by spaces.
         return " ".join(str(v) for v in values)
 
+    def drawing(self, values: Sequence[int]) -> list[DrawnCell]:
+        """The cells of architecture `values`, to draw (`search_space.render`)."""
+        raise NotImplementedError(f"space {self.name!r} has no drawing")
+
     def __repr__(self) -> str:
         return f"SearchSpace({self.name!r}, {self.length} decisions)"
 
@@ -126,12 +159,9 @@ class Architecture:
 
     def save(self, path: str) -> None:
         """Writes the JSON atomically (a reader never sees half a file)."""
-        import tensorflow as tf
+        from di_nas.io import atomic_write_text
 
-        tmp = f"{path}.tmp"
-        with tf.io.gfile.GFile(tmp, "w") as f:
-            f.write(self.to_json() + "\n")
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        atomic_write_text(path, self.to_json() + "\n")
 
     def __str__(self) -> str:
         return self.space.describe(self.values)

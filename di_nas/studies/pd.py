@@ -35,11 +35,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from di_nas.io import atomic_write_text
 from di_nas.studies import disturbance
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
-from di_nas.training.checkpoints import atomic_write_text
 
 CALIBRATION_PAIRS = 3
 BISECTION_ROUNDS = 5  # The bracket [LR_FLOOR * lr, lr] narrows to a factor of 1.13.

@@ -19,14 +19,15 @@ def _figure(*args, **kwargs):
 
 
 def save_atomic(fig, path: str) -> None:
-    """Saves `fig` next to `path` and renames it over `path` (readers never see half a file)."""
-    import tensorflow as tf
+    """Saves `fig` to `path` atomically (readers never see half a file)."""
+    import io
 
-    tmp = f"{path}.tmp"
+    from di_nas.io import atomic_write_bytes
+
     fmt = os.path.splitext(path)[1].lstrip(".") or "png"
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_pd(result: dict, path: str) -> None:

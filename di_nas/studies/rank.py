@@ -40,19 +40,18 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from di_nas.io import atomic_write_text
 from di_nas.studies import disturbance
 from di_nas.search_space import get_space
-from di_nas.search_space import nb201 as nb201_space
+from di_nas.search_space.nb201 import is_degenerate
 from di_nas.studies.pd import MAX_EVAL_EXAMPLES, valid_batches
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
-from di_nas.training.checkpoints import atomic_write_text
 
 SPACE = "nb201"
 STUDY_NUM_CELLS = 1  # Cells per stage when --space is not nb201.
 CHILD_STEPS_PER_CALL = 25  # Child steps per compiled call (one progress update).
 METHODS = ("plain", "di")
-NONE_OP = nb201_space.OPS.index("none")
 
 __all__ = ["run_rank_study", "rank_correlation", "sample_archs", "is_degenerate",
            "study_space_config", "reset_period", "MAX_EVAL_EXAMPLES"]
@@ -79,16 +78,6 @@ def rank_correlation(x, y) -> dict[str, float]:
         rho = stats.spearmanr(x, y)
     return {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
             "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue)}
-
-
-def is_degenerate(values) -> bool:
-    """Whether an nb201 cell's output (node 3) is zero whatever its input: no path from node 0
-    to node 3 avoids the `none` op."""
-    reached = [True] + [False] * (nb201_space.NUM_NODES - 1)
-    for edge, (src, dst) in enumerate(nb201_space.EDGES):  # Ordered by destination node.
-        if values[edge] != NONE_OP and reached[src]:
-            reached[dst] = True
-    return not reached[-1]
 
 
 def sample_archs(space, num_archs: int, rng: np.random.Generator, skip_degenerate: bool = True,
@@ -172,11 +161,11 @@ def train_child(cfg, source, arch, space_cfg, eval_ds, steps: int, bar=None) -> 
     done, out = 0, {}
     while done < steps:
         n = min(CHILD_STEPS_PER_CALL, steps - done)
-        out = loop(iterator, tf.constant(n))
+        out = loop.train(iterator, tf.constant(n))
         done += n
         if bar is not None:
             bar.update(n)
-    result = final.evaluate(model, eval_ds)
+    result = loop.evaluate(eval_ds)
     result["train_loss"] = float(out["loss"]) / max(float(out["count"]), 1.0)
     result["params"] = final.count_params(model)
     return result

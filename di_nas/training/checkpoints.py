@@ -1,4 +1,4 @@
-"""Atomic, resumable checkpoints and atomic file writes under a job's ``--output_dir``.
+"""Atomic, resumable checkpoints under a job's ``--output_dir`` (files: ``di_nas.io``).
 
 ``CheckpointKeeper`` wraps ``tf.train.Checkpoint`` + ``tf.train.CheckpointManager``. A save
 writes the new checkpoint's files first and only then replaces the small ``checkpoint`` state
@@ -11,39 +11,9 @@ must not build models or datasets.
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 import tensorflow as tf
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` so that a reader sees the old file or the new one, never half.
-
-    The text goes to a unique temporary file next to ``path`` which is then renamed over it.
-    """
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with tf.io.gfile.GFile(tmp, "w") as f:
-            f.write(text)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
-    finally:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.remove(tmp)
-
-
-def atomic_write_json(path: str, value: Any) -> None:
-    """``atomic_write_text`` of ``value`` as indented, key-sorted JSON."""
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path: str) -> Any | None:
-    """The decoded JSON file at ``path``, or None when there is no such file."""
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 class CheckpointKeeper:

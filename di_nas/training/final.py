@@ -33,10 +33,12 @@ import tensorflow as tf
 from di_nas import child as child_lib
 from di_nas import data as data_lib
 from di_nas import distribute
+from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.errors import UserError
-from di_nas.search_space import Architecture, get_space, load_architecture
+from di_nas.search_space import Architecture, get_space, load_architecture, registry
 from di_nas.training import checkpoints, progress
+from di_nas.training.loops import ChildLoop, main_logits  # noqa: F401 (main_logits: export)
 
 ARCHITECTURE_FILE = "architecture.json"
 RUN_FILE = "final_run.json"
@@ -80,11 +82,6 @@ class ModelSpec:
             drop_path=self.drop_path)
 
 
-def main_logits(outputs):
-    """The main head's logits of a child's output (drops the auxiliary logits)."""
-    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
-
 def count_params(model: keras.Model) -> int:
     """Trainable parameters of the inference network (the auxiliary head is not counted)."""
     return int(sum(np.prod(w.shape) for layer in model.layers if not layer.name.startswith("aux-")
@@ -97,7 +94,7 @@ def load_trained(output_dir: str) -> tuple[keras.Model, ModelSpec, str]:
     Raises:
         UserError: ``output_dir`` holds no trained network.
     """
-    run = checkpoints.read_json(os.path.join(output_dir, RUN_FILE))
+    run = dio.read_json(os.path.join(output_dir, RUN_FILE))
     path = checkpoints.latest_checkpoint(os.path.join(output_dir, CHECKPOINT_DIR))
     if run is None or path is None:
         raise UserError(f"no trained model in {output_dir}: run di-nas-train "
@@ -139,7 +136,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def _check_same_run(path: str, record: dict[str, Any]) -> None:
     """Refuses to resume a directory that another final training wrote."""
-    old = checkpoints.read_json(path)
+    old = dio.read_json(path)
     if old is None:
         return
     changed = _differences(old, json.loads(json.dumps(record)))  # tuples -> lists
@@ -152,86 +149,18 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def make_train_loop(model, optimizer, cfg: Config, num_classes: int):
-    """A ``tf.function`` ``(iterator, steps) -> {"loss", "correct", "count"}`` of SGD steps.
+def make_train_loop(model, optimizer, cfg: Config, num_classes: int) -> ChildLoop:
+    """The child machine (`loops.ChildLoop`) with ``cfg.final``'s settings, in the scope.
 
-    Call it inside the strategy's scope. Sums over replicas and steps are returned (``loss`` is
-    the sum of per-example main-head losses). The per-replica step is separate from the
-    compiled loop (``distribute.compile_steps``); the learning rate is the optimizer's
-    schedule, so nothing retraces. ``--jit_compile`` compiles the forward and backward pass.
+    Its ``train(iterator, steps)`` returns sums over replicas and steps: ``loss`` (main head,
+    per example), ``correct`` and ``count``.
     """
-    strategy = tf.distribute.get_strategy()
     final = cfg.final
-    replicas = strategy.num_replicas_in_sync
-    smoothed = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=final.label_smoothing, reduction=None)
-    variables = model.trainable_variables
-
-    def gradients(images, labels):
-        onehot = tf.one_hot(labels, num_classes)
-        with tf.GradientTape() as tape:
-            outputs = model(images, training=True)
-            logits = main_logits(outputs)
-            per_example = smoothed(onehot, logits)
-            total = per_example
-            if isinstance(outputs, (list, tuple)):
-                total = per_example + final.auxiliary_weight * smoothed(onehot, outputs[1])
-            loss = tf.nn.compute_average_loss(total, global_batch_size=final.batch_size)
-        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
-        return tape.gradient(loss, variables), tf.reduce_sum(per_example), correct
-
-    if cfg.distribute.jit_compile:
-        gradients = tf.function(gradients, jit_compile=True)
-
-    def replica_step(images, labels):
-        grads, loss_sum, correct = gradients(images, labels)
-        if final.grad_clip_norm:
-            # Clip the norm of the global gradient (the sum over replicas), not per replica;
-            # the optimizer then sums the scaled per-replica gradients itself.
-            summed = grads
-            if replicas > 1:
-                summed = tf.distribute.get_replica_context().all_reduce("sum", grads)
-            norm = tf.linalg.global_norm(summed)
-            scale = tf.minimum(1.0, final.grad_clip_norm / tf.maximum(norm, 1e-12))
-            grads = [g * scale for g in grads]
-        # Coupled L2 decay after clipping (PyTorch SGD, as DARTS/ENAS); / replicas because the
-        # optimizer sums the replicas' gradients.
-        decay = final.weight_decay / replicas
-        grads = [g + decay * v for g, v in zip(grads, variables, strict=True)]
-        optimizer.apply(grads, variables)
-        return {"loss": loss_sum, "correct": correct,
-                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
-
-    return distribute.compile_steps(strategy, replica_step, metrics=("loss", "correct", "count"),
-                                    reduce_op=tf.distribute.ReduceOp.SUM)
-
-
-def evaluate(model, dataset: tf.data.Dataset) -> dict[str, float]:
-    """``{"loss", "accuracy"}`` of ``model`` over a batched dataset (inside the scope)."""
-    strategy = tf.distribute.get_strategy()
-    distributed = distribute.distribute_dataset(strategy, dataset)
-    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-
-    def replica_step(images, labels):
-        logits = main_logits(model(images, training=False))
-        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return (tf.reduce_sum(plain(labels, logits)),
-                tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32)),
-                tf.cast(tf.shape(labels)[0], tf.float32))
-
-    @tf.function
-    def eval_loop():
-        loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-        for images, labels in distributed:
-            out = strategy.run(replica_step, args=(images, labels))
-            loss_sum += strategy.reduce("sum", out[0], axis=None)
-            correct += strategy.reduce("sum", out[1], axis=None)
-            count += strategy.reduce("sum", out[2], axis=None)
-        return loss_sum, correct, count
-
-    loss_sum, correct, count = (float(t) for t in eval_loop())
-    return {"loss": loss_sum / max(count, 1.0), "accuracy": correct / max(count, 1.0)}
+    return ChildLoop(model, optimizer, num_classes, final.batch_size,
+                     label_smoothing=final.label_smoothing,
+                     auxiliary_weight=final.auxiliary_weight,
+                     grad_clip_norm=final.grad_clip_norm, weight_decay=final.weight_decay,
+                     jit_compile=cfg.distribute.jit_compile)
 
 
 def _prepare(cfg: Config):
@@ -239,8 +168,10 @@ def _prepare(cfg: Config):
     final = cfg.final
     arch_path = _architecture_path(cfg)
     arch = load_architecture(arch_path)
-    if arch.space_name != "enas_micro" and (final.auxiliary_weight or final.drop_path):
-        raise UserError(f"--auxiliary_weight and --drop_path are for enas_micro architectures; "
+    if not registry.entry(arch.space_name).child_extras and (final.auxiliary_weight
+                                                             or final.drop_path):
+        extras = ", ".join(e.name for e in registry.ENTRIES if e.child_extras)
+        raise UserError(f"--auxiliary_weight and --drop_path are for {extras} architectures; "
                         f"{arch_path} is {arch.space_name}: set both to 0")
     source = data_lib.load_source(cfg.data, cfg.seed)
     steps_per_epoch = source.size("train_full") // final.batch_size
@@ -268,8 +199,8 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
     record = _run_record(cfg, spec)
     run_path, metrics_path = os.path.join(out, RUN_FILE), os.path.join(out, METRICS_FILE)
     _check_same_run(run_path, record)
-    metrics = checkpoints.read_json(metrics_path)
-    if metrics is not None and checkpoints.read_json(run_path) is not None:
+    metrics = dio.read_json(metrics_path)
+    if metrics is not None and dio.read_json(run_path) is not None:
         progress.log(f"already trained: {metrics_path} (test_accuracy="
                      f"{metrics['test_accuracy']:.4f}); use another --output_dir to retrain")
         return metrics
@@ -279,8 +210,8 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
     chief = distribute.is_chief(strategy)
     if chief:
         tf.io.gfile.makedirs(out)
-        checkpoints.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
-        checkpoints.atomic_write_json(run_path, record)
+        dio.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
+        dio.atomic_write_json(run_path, record)
     with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
         model = spec.build()
@@ -304,14 +235,13 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
         else:
             progress.log(f"training {arch} ({count_params(model):,} parameters) for "
                          f"{final.epochs} epochs of {steps_per_epoch} steps")
-        train_loop = make_train_loop(model, optimizer, cfg, source.num_classes)
+        loop = make_train_loop(model, optimizer, cfg, source.num_classes)
         writer = (tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR)) if chief
                   else tf.summary.create_noop_writer())
         clock = progress.JobClock(final.epochs, done=int(epoch_var.numpy()))
         last = {}
         for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
-            last = _train_epoch(cfg, source, model, optimizer, train_loop, epoch,
-                                steps_per_epoch)
+            last = _train_epoch(cfg, source, model, loop, epoch, steps_per_epoch)
             seconds = last.pop("seconds")
             seconds_var.assign_add(seconds)
             epoch_var.assign(epoch)
@@ -322,7 +252,7 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
                     tf.summary.scalar(f"train/{name}", value)
             progress.log(progress.epoch_line(epoch, final.epochs, last, seconds,
                                              clock.eta_seconds()))
-        test = evaluate(model, data_lib.make_dataset(
+        test = loop.evaluate(data_lib.make_dataset(
             source, "test", cfg.data.eval_batch_size, training=False, cfg=cfg.data,
             seed=cfg.seed))
     with writer.as_default(step=final.epochs):
@@ -338,14 +268,14 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
         **{f"final_train_{k}": v for k, v in last.items()},
     }
     if chief:
-        checkpoints.atomic_write_json(metrics_path, metrics)
+        dio.atomic_write_json(metrics_path, metrics)
     progress.log(f"test_accuracy={test['accuracy']:.4f} test_loss={test['loss']:.4f} "
                  f"params={metrics['params']:,} train time "
                  f"{progress.format_seconds(metrics['train_seconds'])}: {metrics_path}")
     return metrics
 
 
-def _train_epoch(cfg: Config, source, model, optimizer, train_loop, epoch: int,
+def _train_epoch(cfg: Config, source, model, loop: ChildLoop, epoch: int,
                  steps_per_epoch: int) -> dict[str, float]:
     """One epoch of ``steps_per_epoch`` steps; returns loss, accuracy, lr and seconds."""
     strategy = tf.distribute.get_strategy()
@@ -360,12 +290,12 @@ def _train_epoch(cfg: Config, source, model, optimizer, train_loop, epoch: int,
     with progress.EpochBar(epoch, final.epochs, steps_per_epoch) as bar:
         while done < steps_per_epoch:
             steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
-            out = train_loop(iterator, tf.constant(steps))
+            out = loop.train(iterator, tf.constant(steps))
             loss_sum += float(out["loss"])
             correct += float(out["correct"])
             count += float(out["count"])
             done += steps
             bar.update(steps, loss=loss_sum / count, accuracy=correct / count)
     return {"loss": loss_sum / count, "accuracy": correct / count,
-            "learning_rate": float(optimizer.learning_rate),
+            "learning_rate": float(loop.optimizer.learning_rate),
             "seconds": time.monotonic() - start}

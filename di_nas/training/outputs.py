@@ -20,7 +20,7 @@ import os
 import tensorflow as tf
 
 from di_nas.errors import UserError
-from di_nas.training.checkpoints import atomic_write_json, read_json
+from di_nas.io import atomic_write_json, read_json
 
 CONFIG_FILE = "search_config.json"
 RESULT_FILE = "result.json"
