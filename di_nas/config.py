@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from di_nas.errors import UserError
+from di_nas.search_space import registry as space_registry
 
-SPACES = ("enas_micro", "nb201")
+SPACES = space_registry.names()  # The registered search spaces (importing them needs no TF).
 CONTROLLERS = ("reinforce", "random", "bayesian")
 DI_INPUTS = ("mean", "covariance")
 STUDIES = ("pd", "rank", "search")

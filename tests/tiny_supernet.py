@@ -18,18 +18,19 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from di_nas.search_space import get_space
+from di_nas.ops.base import weighted
+from di_nas.search_space import nb201
 from di_nas.supernet import banks as B
 from di_nas.supernet import functional as F
 from di_nas.supernet.base import Supernet
 
-CONV_OPS = {2: 1, 3: 3}  # nb201 op index -> kernel size.
+CONV_OPS = weighted(nb201.OPS)  # nb201 op index -> its conv op.
 
 
 class TinySupernet(Supernet):
     """See the module docstring; the architecture's first nb201 edge picks the op."""
 
-    space_name = "nb201"
+    space = nb201.SPACE
 
     def __init__(self, num_classes=4, image_shape=(6, 6, 1), filters=4, bn_group=None, seed=0):
         self.filters = filters
@@ -41,7 +42,8 @@ class TinySupernet(Supernet):
         self.site("stem-kernel", B.CONV, (3, 3, self.image_shape[-1], c))
         self._bn_sites("stem-bn", c)
         self.site("dw-kernel", B.DEPTHWISE, (3, 3, c, 1))
-        for op, k in CONV_OPS.items():
+        for op, conv in CONV_OPS.items():
+            k = conv.kernel_size
             self.site(f"op{op}-kernel", B.CONV, (k, k, c, c), op_pos=0, op_value=op)
             self._bn_sites(f"op{op}-bn", c, op_pos=0, op_value=op)
         self.site("head-kernel", B.DENSE, (c, self.num_classes))
@@ -73,21 +75,18 @@ class TinySupernet(Supernet):
             stats = {}
             if op in CONV_OPS:
                 r = tf.nn.relu(x)
-                stats[f"op{op}-kernel"] = inputs.conv(r, CONV_OPS[op])
+                stats[f"op{op}-kernel"] = inputs.conv(r, CONV_OPS[op].kernel_size)
                 out = self._bn(rec, f"op{op}-bn", F.conv(r, self.w(rec, f"op{op}-kernel")))
-            elif op == 4:
-                out = tf.nn.avg_pool2d(x, 3, 1, "SAME")
-            elif op == 1:
-                out = tf.identity(x)
             else:
-                out = tf.zeros_like(x)
+                out = F.parameter_free(nb201.OPS[op], x)
             if not inputs.enabled:
                 return out
             return (out, *[stats[n] if n in stats else
                            tf.zeros(inputs.shape(self.sites[n][0]))
                            for n in names])
 
-        result = tf.switch_case(arch[0], [functools.partial(branch, op) for op in range(5)])
+        result = tf.switch_case(arch[0], [functools.partial(branch, op)
+                                          for op in range(len(nb201.OPS))])
         if inputs.enabled:
             for name, x_mean in zip(names, result[1:], strict=True):
                 self.note_input(rec, name, x_mean)
@@ -100,8 +99,9 @@ class TinySupernet(Supernet):
 def arch_for_step(step, seed: int = 0) -> tf.Tensor:
     """The architecture of `step`: stateless, so every replica and worker draws the same."""
     seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
-    u = tf.random.stateless_uniform([get_space("nb201").length], seed=seed)
-    return tf.minimum(tf.cast(u * 5.0, tf.int32), 4)
+    u = tf.random.stateless_uniform([nb201.SPACE.length], seed=seed)
+    num_ops = len(nb201.OPS)
+    return tf.minimum(tf.cast(u * float(num_ops), tf.int32), num_ops - 1)
 
 
 def examples(num: int, image_shape=(6, 6, 1), num_classes: int = 4, seed: int = 0):

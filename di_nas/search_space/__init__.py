@@ -1,31 +1,35 @@
-"""Search spaces: architectures as pure data (no model building here)."""
+"""Search spaces: architectures as pure data, and the registry of spaces (no model building).
+
+`get_space(name)` is the one way from a space's name to its `SearchSpace`;
+`registry.entry(name)` also finds its supernet and child builders. Architecture files are read
+and validated here.
+
+Imports: the standard library, numpy, `di_nas.errors`, `di_nas.io` and `di_nas.ops`; never
+TensorFlow or Keras at import time (`di_nas.config` imports the registry), never supernets,
+children, training or flags (the registry names its model modules by import path).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import tensorflow as tf
-
+from di_nas import io
 from di_nas.errors import UserError
+from di_nas.search_space import registry
 from di_nas.search_space.base import Architecture, Decision, SearchSpace
-from di_nas.search_space.enas_micro import EnasMicroSpace
-from di_nas.search_space.nb201 import Nb201Space
 
-SPACES = {"enas_micro": EnasMicroSpace, "nb201": Nb201Space}
-_CACHE: dict[str, SearchSpace] = {}
-
-__all__ = ["Architecture", "Decision", "SearchSpace", "SPACES", "get_space",
-           "architecture_from_dict", "load_architecture"]
+__all__ = ["Architecture", "Decision", "SearchSpace", "get_space", "architecture_from_dict",
+           "load_architecture"]
 
 
 def get_space(name: str) -> SearchSpace:
-    """The search space called `name` (one shared instance per name)."""
-    if name not in SPACES:
-        raise UserError(f"unknown search space '{name}': choose one of {sorted(SPACES)}")
-    if name not in _CACHE:
-        _CACHE[name] = SPACES[name]()
-    return _CACHE[name]
+    """The search space called `name` (one shared instance per name).
+
+    Raises:
+      UserError: no space is called `name`.
+    """
+    return registry.entry(name).space
 
 
 def architecture_from_dict(data: Any, expected_space: str | None = None) -> Architecture:
@@ -46,12 +50,11 @@ def load_architecture(path: str, expected_space: str | None = None) -> Architect
     if not path:
         raise UserError("no architecture given: pass --architecture=DIR/best_architecture.json "
                         "(written by di-nas-search into its --output_dir)")
-    if not tf.io.gfile.exists(path):
+    if not io.exists(path):
         raise UserError(f"architecture file {path} does not exist: pass the "
                         "best_architecture.json that di-nas-search wrote")
     try:
-        with tf.io.gfile.GFile(path) as f:
-            data = json.load(f)
+        data = io.read_json(path)
     except json.JSONDecodeError as e:
         raise UserError(f"architecture file {path} is not valid JSON ({e.msg} at line "
                         f"{e.lineno}): regenerate it with di-nas-search") from None

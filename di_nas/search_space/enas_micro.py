@@ -4,19 +4,18 @@ Two cells, normal then reduction, each of `NUM_NODES` nodes. Node `i` picks two 
 two cell inputs (0: the cell before the previous one, 1: the previous cell) and the earlier nodes
 (2 + j for node j), and one op for each input; its output is the sum of the two op outputs. The
 cell's output concatenates the nodes that no other node of the cell reads. Encoded as ENAS does:
-four integers per node, (input_x, op_x, input_y, op_y): 20 per cell, 40 per architecture.
+four integers per node, (input_x, op_x, input_y, op_y): 20 per cell, 40 per architecture. The
+candidate ops are `di_nas.ops.enas_micro.OPS`.
 """
 
 from __future__ import annotations
 
-from di_nas.search_space.base import Decision, SearchSpace
+from di_nas.ops.enas_micro import OPS
+from di_nas.search_space.base import Decision, DrawnCell, DrawnEdge, SearchSpace
 
 NAME = "enas_micro"
 NUM_NODES = 5
 CELLS = ("normal", "reduce")
-OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
-SHORT = {"sep_conv_3x3": "sep3", "sep_conv_5x5": "sep5", "avg_pool_3x3": "avg3",
-         "max_pool_3x3": "max3", "identity": "id"}
 PER_NODE = 4
 PER_CELL = NUM_NODES * PER_NODE
 
@@ -62,8 +61,40 @@ class EnasMicroSpace(SearchSpace):
                 terms = []
                 for slot in range(2):
                     i, o = decision_index(cell, node, slot)
-                    terms.append(f"{SHORT[OPS[values[o]]]}({values[i]})")
+                    terms.append(f"{OPS[values[o]].short}({values[i]})")
                 nodes.append(f"{node + 2}={'+'.join(terms)}")
             out = ",".join(str(n + 2) for n in loose_ends(self.cell_values(values, cell)))
             parts.append(f"{cell_name}: {' '.join(nodes)} -> concat({out})")
         return " | ".join(parts)
+
+    def drawing(self, values) -> list[DrawnCell]:
+        """Both cells; nodes in columns by depth, the loose ends joined into the output."""
+        return [self._drawn_cell(values, cell) for cell in range(len(CELLS))]
+
+    def _drawn_cell(self, values, cell: int) -> DrawnCell:
+        depth = {0: 0, 1: 0}
+        edges = []
+        for node in range(NUM_NODES):
+            ins = []
+            for slot in range(2):
+                i, o = decision_index(cell, node, slot)
+                ins.append(values[i])
+                edges.append(DrawnEdge(str(values[i]), str(node + 2), OPS[values[o]].name))
+            depth[node + 2] = 1 + max(depth[i] for i in ins)
+        loose = [n + 2 for n in loose_ends(self.cell_values(values, cell))]
+        columns: dict[int, list[int]] = {}
+        for n, d in depth.items():
+            columns.setdefault(d, []).append(n)
+        nodes = {}
+        for d, members in columns.items():
+            for rank, n in enumerate(members):
+                # Columns alternate half a row up/down so straight edges do not run through boxes.
+                row = (len(members) - 1) / 2 - rank + (0.5 if d % 2 else 0.0)
+                label = ("c_{k-2}", "c_{k-1}")[n] if n < 2 else f"node {n}"
+                nodes[str(n)] = (label, "input" if n < 2 else "node", (d, row))
+        nodes["out"] = ("c_{k} (concat)", "output", (1 + max(depth[n] for n in loose), 0.0))
+        edges += [DrawnEdge(str(n), "out", "", faint=True) for n in loose]
+        return DrawnCell(f"{CELLS[cell]} cell", nodes, edges)
+
+
+SPACE = EnasMicroSpace()

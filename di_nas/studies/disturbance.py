@@ -227,14 +227,14 @@ def shares_ops(arch_a, arch_b) -> bool:
     """Whether two architectures of a space train at least one common searched weight.
 
     Every architecture shares the stem, cell combiners and head; this asks for more: a
-    decision slot where both take the same parametric op (a name with "conv") on the same
+    decision slot where both take the same op with weights (`Op.has_weights`) on the same
     input (ENAS keeps an op's weights per chosen input, so the input must match too).
     """
     a, b = arch_a.values, arch_b.values
     decisions = arch_a.space.decisions
-    ops = arch_a.space.ops
+    ops = arch_a.space.op_table
     for i, decision in enumerate(decisions):
-        if decision.kind != "op" or a[i] != b[i] or "conv" not in ops[a[i]]:
+        if decision.kind != "op" or a[i] != b[i] or not ops[a[i]].has_weights:
             continue
         has_input = i > 0 and decisions[i - 1].kind == "input"
         if not has_input or a[i - 1] == b[i - 1]:

@@ -1,8 +1,13 @@
-"""Weight-sharing supernets, one per search space, and the factory that builds them."""
+"""Weight-sharing supernets: banks, functional ops, one supernet per search space.
+
+`build_supernet(space_name, ...)` builds the supernet of a registered space through
+`search_space.registry`. Imports `search_space`, `ops`, `di.math` and TensorFlow/Keras; never
+training loops, controllers or flags (a supernet knows no loop).
+"""
 
 from __future__ import annotations
 
-from di_nas.errors import UserError
+from di_nas.search_space import registry
 
 __all__ = ["build_supernet"]
 
@@ -10,21 +15,7 @@ __all__ = ["build_supernet"]
 def build_supernet(space_name: str, num_classes: int, image_shape, space_cfg, seed: int = 0):
     """The supernet of `space_name` sized by `space_cfg` (a `config.SpaceConfig`).
 
-    enas_micro reads `num_layers`, `filters`, `stem_multiplier` and `share_across_inputs`;
-    nb201 reads `num_cells` and `filters`.
+    Raises:
+      UserError: no space is called `space_name`.
     """
-    if space_name == "enas_micro":
-        from di_nas.supernet.enas import EnasMicroSupernet
-
-        return EnasMicroSupernet(
-            num_classes, image_shape, num_layers=space_cfg.num_layers,
-            filters=space_cfg.filters, stem_multiplier=space_cfg.stem_multiplier,
-            share_across_inputs=space_cfg.share_across_inputs, seed=seed,
-            bn_affine=space_cfg.bn_affine)
-    if space_name == "nb201":
-        from di_nas.supernet.nb201 import Nb201Supernet
-
-        return Nb201Supernet(num_classes, image_shape, num_cells=space_cfg.num_cells,
-                             filters=space_cfg.filters, seed=seed,
-                             bn_affine=space_cfg.bn_affine)
-    raise UserError(f"no supernet for search space '{space_name}': choose enas_micro or nb201")
+    return registry.entry(space_name).build_supernet(num_classes, image_shape, space_cfg, seed)

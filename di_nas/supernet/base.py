@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from di_nas.search_space import Architecture, get_space
+from di_nas.search_space.base import Architecture, SearchSpace
 from di_nas.supernet import banks as banks_lib
 from di_nas.supernet import functional as F
 from di_nas.supernet.functional import InputRecorder
@@ -21,13 +21,12 @@ from di_nas.supernet.functional import InputRecorder
 class Supernet(keras.Model):
     """Base class; see the module docstring."""
 
-    space_name = ""
+    space: SearchSpace  # Each subclass sets the space it searches.
 
     def __init__(self, num_classes: int, image_shape, seed: int = 0, bn_affine: bool = False,
                  **kwargs):
         super().__init__(**kwargs)
         self.bn_affine = bool(bn_affine)
-        self.space = get_space(self.space_name)
         self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.bank_map: dict[tuple, banks_lib.Bank] = {}

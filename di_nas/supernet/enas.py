@@ -15,18 +15,34 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from di_nas.ops.base import weighted
 from di_nas.search_space import enas_micro as space_lib
 from di_nas.supernet import banks as B
 from di_nas.supernet import functional as F
 from di_nas.supernet.base import Supernet
 from di_nas.supernet.layout import enas_layers
 
-SEP_OPS = {0: 3, 1: 5}  # Op index -> kernel size of the separable convs.
-STACKS = 2
+OPS = space_lib.OPS
+SEP_OPS = weighted(OPS)  # Op index -> the separable convs (the only ops with weights).
+
+
+def op_name(layer: int, node: int, slot: int, op: int) -> str:
+    """Site/layer prefix of op `op` on `slot` of `node` in the cell at `layer`."""
+    return f"L{layer}-n{node + 2}-{'xy'[slot]}-{OPS[op].short}"
 
 
 def sep_names(layer: int, node: int, slot: int, op: int, stack: int) -> str:
-    return f"L{layer}-n{node + 2}-{'xy'[slot]}-{space_lib.SHORT[space_lib.OPS[op]]}-s{stack}"
+    return f"{op_name(layer, node, slot, op)}-s{stack}"
+
+
+def build_supernet(num_classes: int, image_shape, space_cfg, seed: int = 0):
+    """The registry's builder: reads `num_layers`, `filters`, `stem_multiplier`,
+    `share_across_inputs` and `bn_affine` from `space_cfg` (a `config.SpaceConfig`)."""
+    return EnasMicroSupernet(
+        num_classes, image_shape, num_layers=space_cfg.num_layers, filters=space_cfg.filters,
+        stem_multiplier=space_cfg.stem_multiplier,
+        share_across_inputs=space_cfg.share_across_inputs, seed=seed,
+        bn_affine=space_cfg.bn_affine)
 
 
 class StateList:
@@ -58,7 +74,7 @@ class StateList:
 class EnasMicroSupernet(Supernet):
     """Supernet over `enas_micro`; `num_layers` normal cells plus 2 reduction cells."""
 
-    space_name = "enas_micro"
+    space = space_lib.SPACE
 
     def __init__(self, num_classes, image_shape, num_layers: int = 6, filters: int = 20,
                  stem_multiplier: int = 3, share_across_inputs: bool = False, seed: int = 0,
@@ -91,8 +107,9 @@ class EnasMicroSupernet(Supernet):
                     placement = dict(num_choices=choices,
                                      input_pos=-1 if self.share_across_inputs else in_pos,
                                      op_pos=op_pos)
-                    for op, k in SEP_OPS.items():
-                        for stack in range(STACKS):
+                    for op, sep in SEP_OPS.items():
+                        k = sep.kernel_size
+                        for stack in range(sep.stacks):
                             name = sep_names(plan.index, node, slot, op, stack)
                             self.site(f"{name}-dw-kernel", B.DEPTHWISE, (k, k, c, 1),
                                       op_value=op, **placement)
@@ -204,14 +221,14 @@ class EnasMicroSupernet(Supernet):
 
     def _slot(self, rec, inputs, op, h, plan, node, slot):
         """One op of a node: a switch over the candidate ops; returns its output."""
-        names = {o: sep_names(plan.index, node, slot, o, 0)[:-3] for o in SEP_OPS}
-        stat_names = [f"{names[o]}-s{s}-{part}-kernel" for o in SEP_OPS for s in range(STACKS)
-                      for part in ("dw", "pw")]
+        names = {o: op_name(plan.index, node, slot, o) for o in SEP_OPS}
+        stat_names = [f"{names[o]}-s{s}-{part}-kernel" for o, sep in SEP_OPS.items()
+                      for s in range(sep.stacks) for part in ("dw", "pw")]
 
         def sep_branch(o):
-            k = SEP_OPS[o]
+            k = SEP_OPS[o].kernel_size
             x, stats = h, {}
-            for s in range(STACKS):
+            for s in range(SEP_OPS[o].stacks):
                 name = f"{names[o]}-s{s}"
                 r = tf.nn.relu(x)
                 stats[f"{name}-dw-kernel"] = inputs.depthwise(r, k)
@@ -227,13 +244,7 @@ class EnasMicroSupernet(Supernet):
             if o in SEP_OPS:
                 out, stats = sep_branch(o)
             else:
-                if o == 2:
-                    out = tf.nn.avg_pool2d(h, 3, 1, "SAME")
-                elif o == 3:
-                    out = F.max_pool_3x3(h)
-                else:
-                    out = tf.identity(h)
-                stats = {}
+                out, stats = F.parameter_free(OPS[o], h), {}
             if not inputs.enabled:
                 return out
             # All input statistics of the slot packed in one vector (zeros for ops not taken),
@@ -244,8 +255,7 @@ class EnasMicroSupernet(Supernet):
                     for n, size in zip(stat_names, sizes, strict=True)]
             return out, tf.stop_gradient(tf.concat(flat, axis=0))
 
-        result = tf.switch_case(op, [functools.partial(branch, o)
-                                     for o in range(len(space_lib.OPS))])
+        result = tf.switch_case(op, [functools.partial(branch, o) for o in range(len(OPS))])
         if not inputs.enabled:
             return result
         out, flat = result

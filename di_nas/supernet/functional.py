@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from di_nas.di import math as projection
+from di_nas.ops import base as ops
 from di_nas.supernet.banks import input_shape
 
 BN_EPSILON = 1e-5
@@ -49,6 +50,20 @@ def max_pool_3x3(x):
         return tape.gradient(y_again, x, output_gradients=dy)
 
     return y, grad
+
+
+def parameter_free(op: ops.Op, x):
+    """The output of an op without weights (`op.has_weights` is False) on `x`."""
+    if op.kind == ops.AVG_POOL:
+        return tf.nn.avg_pool2d(x, op.kernel_size, 1, "SAME")
+    if op.kind == ops.MAX_POOL:
+        assert op.kernel_size == 3, op  # The pool whose gradient is written above.
+        return max_pool_3x3(x)
+    if op.kind == ops.IDENTITY:
+        return tf.identity(x)
+    if op.kind == ops.ZERO:
+        return tf.zeros_like(x)
+    raise ValueError(f"op {op.name!r} has weights: the supernet builds it from its sites")
 
 
 def subsample_pair(x):

@@ -15,25 +15,33 @@ import functools
 
 import tensorflow as tf
 
+from di_nas.ops.base import weighted
 from di_nas.search_space import nb201 as space_lib
 from di_nas.supernet import banks as B
 from di_nas.supernet import functional as F
 from di_nas.supernet.base import Supernet
 from di_nas.supernet.layout import nb201_stages
 
-CONV_OPS = {2: 1, 3: 3}  # Op index -> kernel size (conv_1x1, conv_3x3).
-NONE, SKIP, AVG_POOL = 0, 1, 4
+OPS = space_lib.OPS
+CONV_OPS = weighted(OPS)  # Op index -> the convs (the only ops with weights).
 
 
 def edge_op_name(layer: int, edge: int, op: int) -> str:
-    """Site/layer prefix of conv op `op` on `edge` of the cell at `layer`."""
-    return f"L{layer}-e{edge}-{space_lib.OPS[op].replace('_', '')}"
+    """Site/layer prefix of op `op` on `edge` of the cell at `layer`."""
+    return f"L{layer}-e{edge}-{OPS[op].name.replace('_', '')}"
+
+
+def build_supernet(num_classes: int, image_shape, space_cfg, seed: int = 0):
+    """The registry's builder: reads `num_cells`, `filters` and `bn_affine` from `space_cfg`
+    (a `config.SpaceConfig`)."""
+    return Nb201Supernet(num_classes, image_shape, num_cells=space_cfg.num_cells,
+                         filters=space_cfg.filters, seed=seed, bn_affine=space_cfg.bn_affine)
 
 
 class Nb201Supernet(Supernet):
     """Supernet over `nb201`; 3 stages of `num_cells` cells at `filters`, 2x, 4x channels."""
 
-    space_name = "nb201"
+    space = space_lib.SPACE
 
     def __init__(self, num_classes, image_shape, num_cells: int = 5, filters: int = 16,
                  seed: int = 0, bn_affine: bool = False, **kwargs):
@@ -59,8 +67,9 @@ class Nb201Supernet(Supernet):
                 c = plan.channels
                 continue
             for edge in range(len(space_lib.EDGES)):
-                for op, k in CONV_OPS.items():
+                for op, conv in CONV_OPS.items():
                     name = edge_op_name(plan.index, edge, op)
+                    k = conv.kernel_size
                     self.site(f"{name}-kernel", B.CONV, (k, k, c, c), op_pos=edge, op_value=op)
                     self._bn_sites(f"{name}-bn", c, op_pos=edge, op_value=op)
         self._bn_sites("head-bn", c)
@@ -105,22 +114,17 @@ class Nb201Supernet(Supernet):
             if o in CONV_OPS:
                 name = edge_op_name(layer, edge, o)
                 r = tf.nn.relu(h)
-                stats[f"{name}-kernel"] = inputs.conv(r, CONV_OPS[o])
+                stats[f"{name}-kernel"] = inputs.conv(r, CONV_OPS[o].kernel_size)
                 out = self._bn(rec, f"{name}-bn", F.conv(r, self.w(rec, f"{name}-kernel")))
-            elif o == AVG_POOL:
-                out = tf.nn.avg_pool2d(h, 3, 1, "SAME")
-            elif o == SKIP:
-                out = tf.identity(h)
             else:
-                out = tf.zeros_like(h)
+                out = F.parameter_free(OPS[o], h)
             if not inputs.enabled:
                 return out
             flat = [stats[n] if n in stats else tf.zeros(self._input_shape(n, inputs))
                     for n in stat_names]
             return (out, *flat)
 
-        result = tf.switch_case(op, [functools.partial(branch, o)
-                                     for o in range(len(space_lib.OPS))])
+        result = tf.switch_case(op, [functools.partial(branch, o) for o in range(len(OPS))])
         if not inputs.enabled:
             return result
         for name, x_mean in zip(stat_names, result[1:], strict=True):
