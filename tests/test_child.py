@@ -66,9 +66,12 @@ def test_nb201_layer_names_and_pruned_none_edges():
     assert not any("-e1-" in n or "-e3-" in n for n in names)  # `none` edges.
 
 
-def test_nb201_child_rejects_other_spaces():
+def test_nb201_child_rejects_other_spaces_and_enas_extras():
     with pytest.raises(ValueError, match="nb201"):
         build_nb201_child(get_space("enas_micro").architecture([0] * 40), 3, IMAGE_SHAPE)
+    with pytest.raises(ValueError, match="enas_micro only"):
+        build_child(get_space("nb201").architecture([0] * 6), 3, IMAGE_SHAPE, num_layers=1,
+                    filters=4, drop_path=0.1)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@ and the architecture drawing."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from di_nas import config
 from di_nas.errors import UserError
-from di_nas.search_space import enas_micro, get_space, load_architecture, nb201
-from di_nas.search_space.render import render_architecture
+from di_nas.search_space import enas_micro, get_space, load_architecture, nb201, registry
+from di_nas.search_space.render import cells, render_architecture
 
 SPACES = ["enas_micro", "nb201"]
 
@@ -160,6 +163,47 @@ def test_render_writes_png(space, tmp_path):
         data = f.read()
     assert data.startswith(b"\x89PNG") and len(data) > 5000
     assert not os.path.exists(path + ".tmp")
+
+
+def test_registry_lists_each_space_once_and_config_validates_with_it():
+    assert registry.names() == tuple(SPACES) == config.SPACES
+    for name in SPACES:
+        entry = registry.entry(name)
+        assert entry.name == name and get_space(name) is entry.space
+    with pytest.raises(UserError, match="unknown search space 'darts': choose one of "
+                                        "enas_micro, nb201"):
+        registry.entry("darts")
+    with pytest.raises(UserError, match="space.name='darts' is not known"):
+        config.SpaceConfig(name="darts")
+
+
+def test_spaces_and_config_import_without_tensorflow():
+    code = ("import sys, di_nas.config, di_nas.search_space; "
+            "sys.exit(int(any(m in sys.modules for m in ('tensorflow', 'keras'))))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_op_decisions_choose_from_the_op_table(space):
+    ops = [d for d in space.decisions if d.kind == "op"]
+    assert ops and all(d.num_choices == len(space.op_table) for d in ops)
+    assert space.ops == tuple(op.name for op in space.op_table)
+
+
+def test_degenerate_nb201_cells():
+    assert nb201.is_degenerate((0, 0, 0, 0, 0, 0))
+    assert nb201.is_degenerate((3, 3, 3, 0, 0, 0))  # Nothing flows into node 3.
+    assert not nb201.is_degenerate((0, 0, 0, 1, 0, 0))  # skip 0 -> 3
+
+
+def test_drawing_has_an_edge_per_op_decision(space):
+    arch = space.sample(np.random.default_rng(4))
+    panels = cells(arch)
+    labels = [e.label for cell in panels for e in cell.edges if e.label]
+    chosen = [space.ops[v] for v, d in zip(arch.values, space.decisions, strict=True)
+              if d.kind == "op"]
+    assert labels == chosen
+    for cell in panels:
+        assert all(e.src in cell.nodes and e.dst in cell.nodes for e in cell.edges)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from di_nas.child import build_child, load_path_weights
 from di_nas.config import DIConfig, OptimConfig, SpaceConfig
+from di_nas.errors import UserError
 from di_nas.search_space import enas_micro, get_space
 from di_nas.supernet import build_supernet
 from di_nas.supernet.enas import EnasMicroSupernet
@@ -27,14 +28,10 @@ def space_cfg(name):
     return SpaceConfig(name=name, num_layers=1, filters=8, stem_multiplier=1, num_cells=1)
 
 
-def child_depth(name):
-    cfg = space_cfg(name)
-    return cfg.num_cells if name == "nb201" else cfg.num_layers
-
-
-def make_child(name, arch):
-    return build_child(arch, NUM_CLASSES, IMAGE_SHAPE, num_layers=child_depth(name),
-                       filters=8, stem_multiplier=1)
+def make_child(arch):
+    """The child at `space_cfg`'s size (depth 1: its `num_layers` and its `num_cells`)."""
+    return build_child(arch, NUM_CLASSES, IMAGE_SHAPE, num_layers=1, filters=8,
+                       stem_multiplier=1)
 
 
 class Setup:
@@ -68,7 +65,7 @@ def used_rows(net, arch):
     """{bank name: set of rows} on `arch`'s path, from the site declarations alone."""
     values = arch.values
     loose = []
-    if arch.space_name == "enas_micro":
+    if arch.space_name == enas_micro.NAME:  # The only space with loose-end sites.
         for cell in range(2):
             ends = enas_micro.loose_ends(values[cell * enas_micro.PER_CELL:
                                                 (cell + 1) * enas_micro.PER_CELL])
@@ -98,6 +95,8 @@ def test_factory_builds_each_space():
     assert isinstance(build_supernet("nb201", 3, IMAGE_SHAPE, space_cfg("nb201")), Nb201Supernet)
     net = build_supernet("enas_micro", 3, IMAGE_SHAPE, space_cfg("enas_micro"))
     assert isinstance(net, EnasMicroSupernet) and net.num_layers == 1
+    with pytest.raises(UserError, match="unknown search space 'darts'"):
+        build_supernet("darts", 3, IMAGE_SHAPE, space_cfg("nb201"))
 
 
 def test_path_equals_child(setup):
@@ -107,7 +106,7 @@ def test_path_equals_child(setup):
     for _ in range(20):
         arch = setup.space.sample(rng)
         logits = setup.forward(x, arch.to_tensor()).numpy()
-        child = make_child(setup.name, arch)
+        child = make_child(arch)
         load_path_weights(child, setup.net.path_weights(arch))
         expected = child(x, training=True).numpy()  # Batch statistics, as the supernet.
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0, err_msg=str(arch))
@@ -146,7 +145,7 @@ def test_path_gradients_equal_child(setup):
     for _ in range(4):
         arch = setup.space.sample(rng)
         grads = {k: v.numpy() for k, v in path_grads(x, y, arch.to_tensor()).items()}
-        child = make_child(setup.name, arch)
+        child = make_child(arch)
         load_path_weights(child, net.path_weights(arch))
         expected = child_gradients(child, x, y)
         combine_offsets = {}
@@ -238,7 +237,7 @@ def test_scoring_uses_batch_statistics(setup):
     assert float(a["correct"]) == float(b["correct"])
     np.testing.assert_allclose(float(a["loss"]), float(b["loss"]), rtol=1e-3)
     # The test discriminates: moving statistics (fresh: mean 0, variance 1) see the scale.
-    child = make_child(setup.name, arch)
+    child = make_child(arch)
     load_path_weights(child, setup.net.path_weights(arch))
     moving = child(x, training=False).numpy()
     moving_scaled = child(10.0 * x, training=False).numpy()

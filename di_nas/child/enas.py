@@ -24,6 +24,7 @@ from di_nas.search_space.base import Architecture
 from di_nas.supernet.enas import OPS, op_name
 from di_nas.supernet.layout import enas_layers
 
+
 def _conv1x1(filters, name, strides=1):
     return layers.conv(filters, 1, name, strides)
 

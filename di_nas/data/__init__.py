@@ -10,6 +10,7 @@ Public API::
 
 Names are resolved lazily so that ``check_source`` runs before TensorFlow starts (the CLI
 relies on it). The package must not define flags, pick a distribution strategy or build models.
+Imports `config` and `errors` of di_nas only.
 """
 
 import importlib

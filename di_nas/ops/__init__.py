@@ -6,10 +6,9 @@ Code that needs to know what an op does reads these fields, never an op's index 
 `layers.py` turns an op into the Keras layers of a standalone child network, named after the
 supernet's sites.
 
-Imports: `base`, `enas_micro` and `nb201` import nothing but the standard library and each
-other (search spaces and the config read them without TensorFlow); `layers` may import Keras
-and `di_nas.supernet.functional` (the batch-norm epsilon the supernets use). Nothing here
-imports search spaces, supernets, training or flags.
+Imports: the standard library, and Keras in `layers` only (search spaces and the config read
+the tables without TensorFlow). Nothing here imports another di_nas package: search spaces,
+supernets and child networks import the ops, never the other way round.
 """
 
 from di_nas.ops.base import Op

@@ -17,6 +17,7 @@ IDENTITY = "identity"
 ZERO = "zero"  # Outputs zeros: the edge is absent.
 KINDS = (SEP_CONV, CONV, AVG_POOL, MAX_POOL, IDENTITY, ZERO)
 WEIGHTED = (SEP_CONV, CONV)
+BN_EPSILON = 1e-5  # Of every batch norm, in supernets and child networks alike.
 
 
 @dataclasses.dataclass(frozen=True)

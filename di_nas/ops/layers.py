@@ -3,15 +3,14 @@
 `apply(op, h, filters, name)` builds the layers of one op on `h` (functional API). Layers with
 weights are named after the supernet's sites minus their `-kernel` suffix, so that
 `child.load_path_weights` can copy a supernet path into a child; batch norm uses the
-supernets' epsilon. Imports Keras and `supernet.functional` only; never training or flags.
+supernets' epsilon (`base.BN_EPSILON`). Imports Keras and `ops.base` only.
 """
 
 from __future__ import annotations
 
 import keras
 
-from di_nas.ops.base import AVG_POOL, CONV, IDENTITY, MAX_POOL, SEP_CONV, ZERO, Op
-from di_nas.supernet.functional import BN_EPSILON
+from di_nas.ops.base import AVG_POOL, BN_EPSILON, CONV, IDENTITY, MAX_POOL, SEP_CONV, ZERO, Op
 
 
 def bn(name: str) -> keras.layers.BatchNormalization:

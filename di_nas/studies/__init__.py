@@ -1,6 +1,9 @@
 """Studies that check the method's claims on our own runs: performance disturbance (`pd`) and
 rank correlation (`rank`). `run_study(cfg)` is what `di-nas-study` calls; each study module is
-imported only when it runs."""
+imported only when it runs.
+
+May import every library package below `cli/` except `bench/`; nothing but the CLI imports it.
+"""
 
 from __future__ import annotations
 

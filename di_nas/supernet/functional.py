@@ -14,7 +14,7 @@ from di_nas.di import math as projection
 from di_nas.ops import base as ops
 from di_nas.supernet.banks import input_shape
 
-BN_EPSILON = 1e-5
+BN_EPSILON = ops.BN_EPSILON  # Child networks normalise with the same epsilon.
 
 
 def batch_norm(x, gamma, beta):
