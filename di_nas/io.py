@@ -176,9 +176,13 @@ class OutputLock:
 
         if not is_local(self.directory):
             return self
-        makedirs(self.directory)
         path = os.path.join(self.directory, LOCK_FILE)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            makedirs(self.directory)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise UserError(f"cannot write to --output_dir={self.directory} ({e.strerror}): "
+                            "choose a writable directory") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -121,6 +121,61 @@ def test_user_error_raised_by_the_job(monkeypatch, fake_job, capsys):
                   "regenerate it\n"
 
 
+def _npz(path, **overrides):
+    """A tiny npz dataset (3 classes of 6x6 grayscale images) with ``overrides`` applied."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.integers(0, 256, (24, 6, 6), dtype=np.uint8),
+                  y_train=np.arange(24) % 3, x_test=rng.integers(0, 256, (6, 6, 6), dtype=np.uint8),
+                  y_test=np.arange(6) % 3)
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return f"--dataset=npz:{path}"
+
+
+def _bad_inputs(tmp_path):
+    """The README's bad inputs: (command, arguments, fragment of the error)."""
+    import numpy as np
+
+    not_zip = tmp_path / "text.npz"
+    not_zip.write_text("not an archive")
+    nan = np.full((24, 6, 6), 9.0)
+    nan[3, 2, 2] = np.nan
+    arch = tmp_path / "arch.json"
+    arch.write_text('{"space": "enas_micro", "values": [1, 2]')
+    return [
+        ("search", [_npz(tmp_path / "a.npz", y_train=np.arange(23) % 3)], "lengths must match"),
+        ("search", [_npz(tmp_path / "b.npz", y_test=None)], "lacks y_test"),
+        ("search", [_npz(tmp_path / "c.npz", y_train=np.arange(24) % 3 - 1)], "negative"),
+        ("search", [_npz(tmp_path / "d.npz", x_train=np.zeros((24, 36), np.uint8))], "(N, H, W)"),
+        ("search", [_npz(tmp_path / "e.npz", y_test=np.array([0, 1, 2, "x"], object))],
+         "object arrays"),
+        ("search", [_npz(tmp_path / "f.npz", x_train=nan)], "0..255"),
+        ("search", [f"--dataset=npz:{not_zip}"], "not a readable .npz"),
+        ("search", [_npz(tmp_path / "g.npz", y_train=np.zeros(24, int))], "at least 2"),
+        ("search", [_npz(tmp_path / "h.npz"), "--batch_size=64"], "larger than the"),
+        ("train", [_npz(tmp_path / "i.npz"), f"--architecture={arch}"], "arch.json"),
+        ("train", [_npz(tmp_path / "j.npz"), f"--architecture={tmp_path}/none.json"], "none.json"),
+    ]
+
+
+def test_bad_input_writes_nothing(tmp_path, capsys):
+    """Every bad input of the README ends in one error line and leaves --output_dir absent."""
+    from di_nas.cli import main
+
+    jobs = {"search": ("di_nas.training.search", "run_search"),
+            "train": ("di_nas.training.final", "run_final_training")}
+    for n, (cmd, args, fragment) in enumerate(_bad_inputs(tmp_path)):
+        out = tmp_path / f"out{n}"
+        with pytest.raises(SystemExit) as info:
+            main.run_app(cmd, *jobs[cmd], argv=[f"di-nas-{cmd}", *args, f"--output_dir={out}"])
+        assert info.value.code == 2, (cmd, args)
+        assert not out.exists() or not os.listdir(out), (args, os.listdir(out))
+        err = capsys.readouterr().err
+        assert err.startswith(f"di-nas-{cmd}: error: ") and fragment in err, (fragment, err)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
 

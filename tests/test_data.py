@@ -160,6 +160,39 @@ def test_folder_without_class_folders(tmp_path):
         data.load_source(DataConfig(dataset=f"folder:{tmp_path}/nowhere"), seed=0)
 
 
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"y_train": np.zeros(20, int), "y_test": np.zeros(6, int)}, "at least 2"),
+    ({"y_train": np.arange(20) % 3 * 2}, "class 1, 3 has no training example"),
+    ({"y_test": np.array([0, 1, 2, 3, 0, 1])}, "class 3 has no training example"),
+    ({"y_test": np.arange(6) % 2}, "test labels only to 1"),
+])
+def test_npz_label_sanity(tmp_path, overrides, fragment):
+    name = _write_npz(tmp_path / "labels.npz", **overrides)
+    with pytest.raises(UserError) as info:
+        data.load_source(DataConfig(dataset=name), seed=0)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_folder_sanity_names_the_file(tmp_path):
+    name = _write_folder(tmp_path / "a")
+    (tmp_path / "a" / "train" / "dog" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(UserError, match=r"image .*dog/bad.png is unreadable"):
+        data.load_source(DataConfig(dataset=name), seed=0)
+    name = _write_folder(tmp_path / "b")
+    odd = tf.io.encode_png(np.zeros((7, 5, 3), np.uint8))
+    tf.io.write_file(str(tmp_path / "b" / "test" / "cat" / "odd.png"), odd)
+    with pytest.raises(UserError, match=r"cat/odd.png is \(7, 5, 3\) but .* is \(5, 5, 3\)"):
+        data.load_source(DataConfig(dataset=name), seed=0)
+    assert data.load_source(DataConfig(dataset=name, image_size=4), seed=0).num_test == 7
+    name = _write_folder(tmp_path / "c")
+    os.makedirs(tmp_path / "c" / "test" / "emu")
+    with pytest.raises(UserError, match="test class emu has no folder in train"):
+        data.load_source(DataConfig(dataset=name), seed=0)
+    name = _write_folder(tmp_path / "d", classes=("cat",))
+    with pytest.raises(UserError, match="at least 2"):
+        data.load_source(DataConfig(dataset=name), seed=0)
+
+
 @pytest.mark.parametrize("name", ["no_such_dataset", "Cifar-10!", "npzz:/x", "glue"])
 def test_unknown_dataset(name):
     with pytest.raises(UserError, match="npz:PATH") as info:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Mapping
 
 from absl import logging
 
@@ -65,6 +66,20 @@ def check_prepared(name: str, builder, cfg: DataConfig) -> None:
     where = cfg.data_dir or default_data_dir()
     raise UserError(f"dataset {name!r} is not prepared in {where}: run with --download on a "
                     f"machine with network, or `tfds build {name} --data_dir={where}`")
+
+
+def check_batches(sizes: Mapping[str, int], batch_size: int, flag: str) -> None:
+    """Raises ``UserError`` when a split holds fewer examples than one batch of ``flag``.
+
+    Args:
+        sizes: examples per split, e.g. ``{"search-train": 700, "search-valid": 700}``.
+        batch_size: the global batch size.
+        flag: the flag that sets it, named in the message (``--batch_size``).
+    """
+    for split, n in sizes.items():
+        if n < batch_size:
+            raise UserError(f"{flag}={batch_size} is larger than the {split} split ({n} "
+                            f"examples): lower {flag} or add data")
 
 
 def check_source(cfg: DataConfig) -> None:

@@ -60,6 +60,36 @@ def _labels(path: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
     return y.astype(np.int32)
 
 
+def check_classes(where: str, y_train: np.ndarray, y_test: np.ndarray,
+                  names: list[str] | None = None) -> None:
+    """Raises ``UserError`` unless the labels make a classification task of 2 or more classes.
+
+    Every class id ``0..K-1`` (``K`` = ``len(names)``, else the largest id + 1) needs a
+    training example, and the test split may not hold a class the training split lacks, nor
+    the training split ids beyond the largest the test split has (a test split of another
+    labelling).
+
+    Args:
+        where: the file or folder, named in the message.
+        y_train, y_test: integer class ids.
+        names: class names (folders), when the ids index them.
+    """
+    label = (lambda i: f"{i} ({names[i]})") if names else str  # noqa: E731
+    present = np.unique(y_train)
+    if len(present) < 2:
+        raise UserError(f"{where}: the training split holds {len(present)} class(es): "
+                        "classification needs at least 2")
+    num = len(names) if names else int(max(y_train.max(), y_test.max(initial=0))) + 1
+    unseen = sorted(set(range(num)) - set(present.tolist()))
+    if unseen:
+        raise UserError(f"{where}: class {', '.join(map(label, unseen[:5]))} has no training "
+                        f"example: every class id 0..{num - 1} needs one")
+    if len(y_test) and int(y_train.max()) > int(y_test.max()):
+        raise UserError(f"{where}: training labels go up to {label(int(y_train.max()))} but "
+                        f"test labels only to {label(int(y_test.max()))}: both splits must "
+                        "use the same class ids")
+
+
 def read_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Loads and validates ``x_train, y_train, x_test, y_test`` (``allow_pickle=False``)."""
     check_npz_path(path)
@@ -87,6 +117,7 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
                         f"{x_test.shape[1:]}: they must match")
     y_train = _labels(path, "y_train", arrays["y_train"], len(x_train))
     y_test = _labels(path, "y_test", arrays["y_test"], len(x_test))
+    check_classes(path, y_train, y_test)
     return x_train, y_train, x_test, y_test
 
 
@@ -106,40 +137,68 @@ def check_folder(root: str) -> None:
                             f"{root}/{split}/<class name>/<image files>")
 
 
-def read_folder(root: str, image_size: int = 0):
-    """Reads ``root/{train,test}/<class>/<image>`` into memory via ``tfds.ImageFolder``.
+def _image_files(root: str, split: str, classes: list[str]) -> list[tuple[str, int]]:
+    out = []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, split, name)
+        if not os.path.isdir(folder):
+            continue
+        out += [(os.path.join(folder, f), label) for f in sorted(os.listdir(folder))
+                if f.lower().endswith(_IMAGE_EXTENSIONS)]
+    return out
 
-    Images are decoded as RGB. With ``image_size`` they are resized to a square of that side;
-    without it they must all have the same size.
+
+def _decode(path: str, image_size: int) -> np.ndarray:
+    """One image as uint8 RGB (HWC), resized to ``image_size`` squared when it is set."""
+    import tensorflow as tf
+
+    try:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except (tf.errors.OpError, OSError) as e:
+        reason = " ".join(str(getattr(e, "message", e)).split())[:80]
+        raise UserError(f"image {path} is unreadable ({reason}): fix or remove it") from None
+    if image_size:
+        image = tf.cast(tf.round(tf.clip_by_value(
+            tf.image.resize(image, (image_size, image_size)), 0, 255)), tf.uint8)
+    return image.numpy()
+
+
+def _read_split(root: str, split: str, classes: list[str], image_size: int, first=None):
+    """``(images, labels, first)``; ``first`` is ``(path, shape)`` every image must match."""
+    files = _image_files(root, split, classes)
+    if not files:
+        raise UserError(f"image folder {root}/{split} holds no images with an extension "
+                        f"among {', '.join(_IMAGE_EXTENSIONS)}")
+    images = []
+    for path, _ in files:
+        images.append(_decode(path, image_size))
+        first = first or (path, images[-1].shape)
+        if images[-1].shape != first[1]:
+            raise UserError(f"image {path} is {images[-1].shape} but {first[0]} is {first[1]}: "
+                            "images must share one size; pass --image_size=N to resize them")
+    return np.stack(images), np.asarray([label for _, label in files], np.int32), first
+
+
+def read_folder(root: str, image_size: int = 0):
+    """Reads ``root/{train,test}/<class>/<image>`` into memory, one file at a time.
+
+    Images are decoded as RGB (the first frame of a GIF). With ``image_size`` they are
+    resized to a square of that side; without it they must all have the same size. Class ids
+    are the indices of the sorted class folders of ``train/``.
 
     Returns:
         ``(x_train, y_train, x_test, y_test, num_classes)``.
-    """
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
 
+    Raises:
+        UserError: naming the unreadable or odd-sized image, or the class without images.
+    """
     check_folder(root)
-    builder = tfds.ImageFolder(root)
-    out = []
-    for split in ("train", "test"):
-        if split not in builder.info.splits or builder.info.splits[split].num_examples == 0:
-            raise UserError(f"image folder {root}/{split} holds no images with an extension "
-                            f"among {', '.join(_IMAGE_EXTENSIONS)}")
-        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-        if image_size:
-            ds = ds.map(lambda x, y: (tf.cast(tf.round(tf.clip_by_value(
-                tf.image.resize(x, (image_size, image_size)), 0, 255)), tf.uint8), y))
-        images, labels = [], []
-        for x, y in tfds.as_numpy(ds):
-            images.append(x)
-            labels.append(y)
-        shapes = sorted({im.shape for im in images})
-        if len(shapes) > 1:
-            raise UserError(f"image folder {root}/{split} has images of sizes {shapes[:3]}: "
-                            "pass --image_size=N to resize them")
-        out += [np.stack(images), np.asarray(labels, np.int32)]
-    x_train, _, x_test, _ = out
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise UserError(f"image folder {root}: train images are {x_train.shape[1:]} but test "
-                        f"images are {x_test.shape[1:]}: pass --image_size=N")
-    return (*out, builder.info.features["label"].num_classes)
+    classes = _class_dirs(os.path.join(root, "train"))
+    extra = sorted(set(_class_dirs(os.path.join(root, "test"))) - set(classes))
+    if extra:
+        raise UserError(f"image folder {root}: test class {extra[0]} has no folder in train/: "
+                        "every test class needs training images")
+    x_train, y_train, first = _read_split(root, "train", classes, image_size)
+    x_test, y_test, _ = _read_split(root, "test", classes, image_size, first)
+    check_classes(f"image folder {root}", y_train, y_test, classes)
+    return x_train, y_train, x_test, y_test, len(classes)

@@ -37,7 +37,7 @@ from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.errors import UserError
 from di_nas.search_space import Architecture, get_space, load_architecture, registry
-from di_nas.training import checkpoints, progress
+from di_nas.training import checkpoints, outputs, progress
 from di_nas.training.loops import ChildLoop, main_logits  # noqa: F401 (main_logits: export)
 
 ARCHITECTURE_FILE = "architecture.json"
@@ -208,10 +208,19 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
     strategy = distribute.get_strategy(cfg.distribute)
     distribute.per_replica_batch(final.batch_size, strategy)  # must split evenly
     chief = distribute.is_chief(strategy)
+    with outputs.claimed(out, "di-nas-train", chief):
+        return _train(cfg, strategy, chief, arch, source, spec, steps_per_epoch)
+
+
+def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
+           steps_per_epoch: int) -> dict[str, Any]:
+    """Trains in a claimed (validated, locked) output directory; returns the metrics."""
+    out, final = cfg.output_dir, cfg.final
+    run_path, metrics_path = os.path.join(out, RUN_FILE), os.path.join(out, METRICS_FILE)
     if chief:
-        tf.io.gfile.makedirs(out)
+        dio.makedirs(out)
         dio.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
-        dio.atomic_write_json(run_path, record)
+        dio.atomic_write_json(run_path, _run_record(cfg, spec))
     with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
         model = spec.build()

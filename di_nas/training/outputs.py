@@ -1,4 +1,7 @@
-"""The search's `--output_dir`: validation, the configuration guard, and result files.
+"""A job's `--output_dir`: validation, the one-writer lock, the configuration guard, results.
+
+Every job (search, final training) validates its inputs first, then claims its directory
+(`claimed`: a writability check and `di_nas.io.OutputLock`, chief only) and only then writes.
 
 Layout written by `di-nas-search` (chief only):
   search_config.json       the configuration and its fingerprint (guards resuming)
@@ -10,15 +13,16 @@ Layout written by `di-nas-search` (chief only):
   best_architecture.png    its cells, drawn
   result.json              written last: marks the search as finished
 All JSON is written to a temporary file and renamed, so a reader never sees half a file.
+This module must not build models or datasets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
-import tensorflow as tf
-
+from di_nas import io as dio
 from di_nas.errors import UserError
 from di_nas.io import atomic_write_json, read_json
 
@@ -26,21 +30,47 @@ CONFIG_FILE = "search_config.json"
 RESULT_FILE = "result.json"
 
 
+def check_writable(out: str) -> None:
+    """Raises `UserError` unless `out` is, or can be created as, a writable directory.
+
+    Nothing is written: the nearest existing ancestor must be a directory this process may
+    write into. URLs are not checked here (their first write reports the problem).
+    """
+    if not dio.is_local(out):
+        return
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        what = "is not a directory" if not os.path.isdir(probe) else "is not writable"
+        raise UserError(f"cannot write to --output_dir={out} ({probe} {what}): choose a "
+                        "writable directory")
+
+
+@contextlib.contextmanager
+def claimed(out: str, job: str, chief: bool = True):
+    """Holds `out` for this job: checked writable and locked against a second writer.
+
+    Non-chief workers write nothing there and take no lock.
+
+    Raises:
+        UserError: `out` is not writable, or another live job holds it.
+    """
+    if not chief:
+        yield
+        return
+    check_writable(out)
+    with dio.OutputLock(out, job):
+        yield
+
+
 def prepare_output_dir(cfg) -> None:
     """Creates `output_dir`, or refuses one written by a different configuration."""
     out = cfg.output_dir
-    try:
-        tf.io.gfile.makedirs(out)
-        probe = os.path.join(out, ".write_test")
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("ok")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as e:
-        raise UserError(f"cannot write to --output_dir={out} ({type(e).__name__}): choose a "
-                        "writable directory") from None
+    check_writable(out)
     path = os.path.join(out, CONFIG_FILE)
     fingerprint = cfg.fingerprint()
-    if tf.io.gfile.exists(path):
+    if dio.exists(path):
         try:
             saved = read_json(path).get("fingerprint")
         except (json.JSONDecodeError, AttributeError):
@@ -51,6 +81,7 @@ def prepare_output_dir(cfg) -> None:
                 f"(fingerprint {saved} != {fingerprint}): rerun with its original flags to "
                 "resume, or choose a new --output_dir")
         return
+    dio.makedirs(out)
     atomic_write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
 
 

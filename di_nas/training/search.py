@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from di_nas import data as data_lib
 from di_nas import distribute
 from di_nas.controller import make_oracle, uniform_sample
-from di_nas.errors import UserError
+from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
@@ -59,16 +59,12 @@ class _StopFlag:
 class Search:
     """Builds everything a search needs under the strategy and runs the epochs."""
 
-    def __init__(self, cfg, strategy):
+    def __init__(self, cfg, strategy, source):
         self.cfg = cfg
         self.strategy = strategy
         self.space = get_space(cfg.space.name)
-        self.source = data_lib.load_source(cfg.data, cfg.seed)
+        self.source = source
         batch = cfg.data.batch_size
-        if self.source.num_train < batch or self.source.num_valid < batch:
-            raise UserError(
-                f"--batch_size={batch} is larger than the search-train ({self.source.num_train})"
-                f" or search-valid ({self.source.num_valid}) split: lower --batch_size")
         self.steps_per_epoch = cfg.search.steps_per_epoch or self.source.num_train // batch
         self.total_steps = self.steps_per_epoch * cfg.search.epochs
         with strategy.scope():
@@ -256,14 +252,24 @@ def run_search(cfg) -> dict:
     if cfg.search.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(cfg.seed)
-    if chief:
-        outputs.prepare_output_dir(cfg)
+    # Every input is checked before the first byte is written.
+    source = data_lib.load_source(cfg.data, cfg.seed)
+    check_batches({"search-train": source.num_train, "search-valid": source.num_valid},
+                  cfg.data.batch_size, "--batch_size")
+    with outputs.claimed(cfg.output_dir, "di-nas-search", chief):
+        if chief:
+            outputs.prepare_output_dir(cfg)
+        return _search(cfg, strategy, chief, source)
+
+
+def _search(cfg, strategy, chief, source) -> dict:
+    """The search in a claimed (validated, locked) output directory."""
     finished = outputs.read_result(cfg.output_dir)
     if finished is not None:
         progress.log(f"search in {cfg.output_dir} already finished; reporting its result")
         outputs.print_result(finished, cfg.output_dir)
         return finished
-    search = Search(cfg, strategy)
+    search = Search(cfg, strategy, source)
     if search.manager.latest_checkpoint:
         search.checkpoint.restore(search.manager.latest_checkpoint).assert_existing_objects_matched()
         progress.log(f"resuming from epoch {int(search.epochs_done.numpy()) + 1} (step "
