@@ -164,6 +164,7 @@ class ControllerConfig:
     tanh_constant: float = 1.10
     op_tanh_reduce: float = 2.5
     temperature: float = 5.0
+    op_prior: bool = True
     steps_per_epoch: int = 30
     aggregate: int = 10
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.controller.policy import ControllerPolicy
+from di_nas.controller.policy import ControllerPolicy, op_prior_biases
 from di_nas.controller.reinforce import ReinforceTrainer, reinforce_loss, update_baseline
 from di_nas.controller.samplers import UniformSampler, uniform_sample
 from di_nas.search_space import get_space
@@ -54,6 +54,26 @@ def test_sampling_in_tf_function_uses_checkpointed_generator(tmp_path):
     assert not np.array_equal(first, second)  # The generator state advances in-graph.
     ckpt.restore(path)
     np.testing.assert_array_equal(sample().numpy(), first)
+
+
+def test_enas_op_prior_favours_separable_convs_in_the_normal_cell():
+    space = get_space("enas_micro")
+    plain = ControllerPolicy(space, seed=0)
+    prior = ControllerPolicy(space, op_prior=True, seed=0)
+    np.testing.assert_allclose(prior.op_head.bias.numpy(), [10.0, 10.0, 0.0, 0.0, 0.0])
+    archs, _, _ = prior.sample(4, seed=2)
+    ops = [d for d, dec in enumerate(space.decisions) if dec.kind == "op"]
+    half = len(ops) // 2  # The normal cell's op decisions come first.
+
+    def p_sep(policy, decisions):
+        probs = policy.probabilities(archs)
+        return np.mean([probs[d].numpy()[:, :2].sum(axis=1) for d in decisions])
+
+    # ENAS: 0.44 tanh(10 / 5) + 0.25 against -0.25 -> 0.63; the reduce cell has no fixed bias.
+    assert abs(p_sep(prior, ops[:half]) - 0.63) < 0.03
+    assert abs(p_sep(prior, ops[half:]) - 0.50) < 0.03
+    assert abs(p_sep(plain, ops) - 0.40) < 0.03
+    assert op_prior_biases(get_space("nb201")) is None  # No separable convs: no prior.
 
 
 def test_tanh_bounds_the_logits():

@@ -82,6 +82,8 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("controller_op_tanh_reduce", "controller", "op_tanh_reduce",
        "Divide the tanh constant by this for op logits."),
     _S("controller_temperature", "controller", "temperature", "Sampling temperature."),
+    _S("controller_op_prior", "controller", "op_prior",
+       "ENAS's op-logit prior favouring separable convs (enas_micro only)."),
     _S("controller_steps_per_epoch", "controller", "steps_per_epoch",
        "Policy updates per search epoch."),
     _S("controller_aggregate", "controller", "aggregate",

@@ -137,7 +137,8 @@ class ReinforceOracle(CompactPersistenceMixin, kt.Oracle):
         self.space = space
         self.policy = ControllerPolicy(
             space, lstm_units=cfg.lstm_units, tanh_constant=cfg.tanh_constant,
-            op_tanh_reduce=cfg.op_tanh_reduce, temperature=cfg.temperature, seed=seed)
+            op_tanh_reduce=cfg.op_tanh_reduce, temperature=cfg.temperature,
+            op_prior=cfg.op_prior, seed=seed)
         self.trainer = ReinforceTrainer(
             self.policy, learning_rate=cfg.learning_rate, baseline_decay=cfg.baseline_decay,
             entropy_weight=cfg.entropy_weight, aggregate=cfg.aggregate)

@@ -95,7 +95,7 @@ def load_trained(output_dir: str) -> tuple[keras.Model, ModelSpec, str]:
         UserError: ``output_dir`` holds no trained network.
     """
     run = dio.read_json(os.path.join(output_dir, RUN_FILE))
-    path = checkpoints.latest_checkpoint(os.path.join(output_dir, CHECKPOINT_DIR))
+    path = checkpoints.newest_usable(os.path.join(output_dir, CHECKPOINT_DIR))
     if run is None or path is None:
         raise UserError(f"no trained model in {output_dir}: run di-nas-train "
                         f"--architecture=PATH --output_dir={output_dir} first")
@@ -222,29 +222,9 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
         dio.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
         dio.atomic_write_json(run_path, _run_record(cfg, spec))
     with strategy.scope():
-        keras.utils.set_random_seed(cfg.seed)
-        model = spec.build()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            final.learning_rate, decay_steps=final.epochs * steps_per_epoch,
-            alpha=final.learning_rate_min / final.learning_rate)
-        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
-        optimizer.build(model.trainable_variables)  # slots must exist before a restore
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
-        ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
-        keeper = checkpoints.CheckpointKeeper(
-            distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
-            epoch=epoch_var, train_seconds=seconds_var)
-        restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
-        if restored and int(epoch_var.numpy()) >= final.epochs:
-            progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
-        elif restored:
-            progress.log(f"resuming from epoch {int(epoch_var.numpy()) + 1} of {final.epochs} "
-                         f"({restored})")
-        else:
-            progress.log(f"training {arch} ({count_params(model):,} parameters) for "
-                         f"{final.epochs} epochs of {steps_per_epoch} steps")
-        loop = make_train_loop(model, optimizer, cfg, source.num_classes)
+        loop, keeper, epoch_var, seconds_var = _restore_or_start(
+            cfg, strategy, arch, spec, steps_per_epoch)
+        model = loop.model
         writer = (tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR)) if chief
                   else tf.summary.create_noop_writer())
         clock = progress.JobClock(final.epochs, done=int(epoch_var.numpy()))
@@ -282,6 +262,36 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
                  f"params={metrics['params']:,} train time "
                  f"{progress.format_seconds(metrics['train_seconds'])}: {metrics_path}")
     return metrics
+
+
+def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_epoch: int):
+    """The model's loop, checkpoint keeper, epoch and seconds counters, restored from the last
+    checkpoint when there is one (call inside the strategy's scope)."""
+    final = cfg.final
+    keras.utils.set_random_seed(cfg.seed)
+    model = spec.build()
+    schedule = keras.optimizers.schedules.CosineDecay(
+        final.learning_rate, decay_steps=final.epochs * steps_per_epoch,
+        alpha=final.learning_rate_min / final.learning_rate)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
+    optimizer.build(model.trainable_variables)  # slots must exist before a restore
+    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+    ckpt_dir = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
+    keeper = checkpoints.CheckpointKeeper(
+        distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
+        epoch=epoch_var, train_seconds=seconds_var)
+    restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
+    if restored and int(epoch_var.numpy()) >= final.epochs:
+        progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
+    elif restored:
+        progress.log(f"resuming from epoch {int(epoch_var.numpy()) + 1} of {final.epochs} "
+                     f"({restored})")
+    else:
+        progress.log(f"training {arch} ({count_params(model):,} parameters) for "
+                     f"{final.epochs} epochs of {steps_per_epoch} steps")
+    loop = make_train_loop(model, optimizer, cfg, spec.num_classes)
+    return loop, keeper, epoch_var, seconds_var
 
 
 def _train_epoch(cfg: Config, source, model, loop: ChildLoop, epoch: int,
