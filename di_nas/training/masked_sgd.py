@@ -13,15 +13,41 @@ import math
 import tensorflow as tf
 
 
-def momentum_update(w, g, buf, *, lr, momentum: float, nesterov: bool, weight_decay: float):
+PROJECT_MODES = ("gradient", "step", "buffer")
+
+
+def momentum_update(w, g, buf, *, lr, momentum: float, nesterov: bool, weight_decay: float,
+                    project=None, mode: str = "gradient"):
     """One SGD step (PyTorch/ENAS convention): returns `(new_w, new_buf)`.
 
-    `g` is the (already projected) gradient; weight decay is added after projection.
+    With `project` (a function `G -> P @ G`), `mode` says what it is applied to:
+    ``gradient``: the raw gradient only; weight decay and the momentum buffer, built from
+    gradients projected with older `P`s, are added after it, so the step leaves `P`'s range.
+    ``step``: the whole step (gradient, weight decay and the Nesterov/momentum direction); the
+    buffer keeps raw directions. ``buffer``: the gradient plus weight decay, and the buffer
+    re-projected with the current `P` each step, so the buffer and the step both lie in `P`'s
+    range. With a projector `P` (`P x = 0`), both of the latter keep `W^T x` exactly.
     """
-    g = g + weight_decay * w
-    buf = momentum * buf + g
-    step = g + momentum * buf if nesterov else buf
+    if project is not None and mode == "gradient":
+        g = project(g)
+    d = g + weight_decay * w
+    if project is not None and mode == "buffer":
+        d = project(d)
+        buf = momentum * project(buf) + d
+    else:
+        buf = momentum * buf + d
+    step = d + momentum * buf if nesterov else buf
+    if project is not None and mode == "step":
+        step = project(step)
     return w - lr * step, buf
+
+
+def decay_momentum(buf, last_step, step, momentum: float):
+    """Buffer rows `buf` `[n, ...]` last updated at `last_step` `[n]`, decayed by `momentum`
+    once for every step since that they were off the path (as zero-gradient steps would)."""
+    idle = tf.maximum(tf.cast(step - last_step, tf.float32) - 1.0, 0.0)
+    factor = tf.pow(tf.constant(momentum, tf.float32), idle)
+    return buf * tf.reshape(factor, [-1] + [1] * (len(buf.shape) - 1))
 
 
 def select_rows(active, new, old):

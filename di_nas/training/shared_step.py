@@ -4,22 +4,18 @@ Per replica: forward the sampled path, loss by `tf.nn.compute_average_loss`, gra
 respect to the gathered bank rows, all-reduce of gradients and of the DI input statistics, then
 one merged update per bank: clip, project (`P @ G`), masked SGD with momentum, and the
 projector update: `P <- P - (Px)(Px)^T / (beta + x^T P x)` for mean inputs `x`, or
-`P <- (P^-1 + M / beta)^-1` for input second moments `M` (`di_nas.projection`). Only rows
+`P <- (P^-1 + M / beta)^-1` for input second moments `M`, both held and applied by the
+projector unit (`di_nas.di.projector`). Only rows
 the path used change; weights off the path and their momentum stay bitwise equal. Usable
 under any `tf.distribute` strategy.
 """
 
 from __future__ import annotations
 
-import logging
-
-import numpy as np
 import tensorflow as tf
 
 from di_nas.training import masked_sgd as optim
-from di_nas.di import math as proj
-
-log = logging.getLogger(__name__)
+from di_nas.di.projector import Kernel, Projector
 
 
 class SharedWeightTrainer(tf.Module):
@@ -52,44 +48,51 @@ class SharedWeightTrainer(tf.Module):
         self.momentum = {b.name: tf.Variable(tf.zeros([b.rows, *b.shape]), trainable=False,
                                              name=f"momentum_{b.name}")
                          for b in supernet.banks}
-        self.projectors, self.betas = {}, {}
-        # Switches the PD study sets between phases (a search leaves both on): `projecting`
-        # False passes gradients unprojected (A trains exactly as plain weight sharing does);
-        # `recording` False keeps P as it is (B trains against A's inputs only).
-        self.projecting = tf.Variable(True, trainable=False, name="projecting")
-        self.recording = tf.Variable(True, trainable=False, name="recording")
+        # What DI projects (`masked_sgd.PROJECT_MODES`) and what a row's momentum does while
+        # the row is off the path: `lazy` (kept as it was) or `decay` (by momentum per step).
+        self.project_mode = getattr(di_cfg, "project", "gradient")
+        self.offpath = getattr(optim_cfg, "offpath_momentum", "lazy")
+        self.last_step = {b.name: tf.Variable(tf.zeros([b.rows], tf.int64), trainable=False,
+                                              name=f"last_step_{b.name}")
+                          for b in supernet.banks} if self.offpath == "decay" else {}
+        kernels = {}
         if self.di:
-            for bank in supernet.banks:
-                if not bank.projected:
-                    continue
-                if bank.d_in > di_cfg.max_dim:
-                    log.warning("DI: %s has d_in=%d > --di_max_dim=%d; left unprotected",
-                                bank.name, bank.d_in, di_cfg.max_dim)
-                    continue
-                shape = proj.projector_shape(bank.kind, bank.shape)
-                eye = np.broadcast_to(np.eye(shape[-1], dtype=np.float32), (bank.rows, *shape))
-                self.projectors[bank.name] = tf.Variable(eye, trainable=False,
-                                                         name=f"projector_{bank.name}")
-                self.betas[bank.name] = proj.effective_beta(di_cfg.beta, bank.d_in,
-                                                            di_cfg.scale_beta)
+            kernels = {b.name: Kernel(b.kind, b.shape, b.rows) for b in supernet.banks
+                       if b.projected}
+        self.projector = Projector(
+            kernels, di_cfg.beta if self.di else 1.0, di_cfg.inputs if self.di else "mean",
+            scale_beta=self.di and di_cfg.scale_beta, decay=di_cfg.decay if self.di else 0.0,
+            max_dim=di_cfg.max_dim if self.di else 0, static_shapes=self.static_shapes)
 
     # Bookkeeping -----------------------------------------------------------------------------
 
+    @property
+    def projectors(self) -> dict:
+        """`{bank: P}` variables of the protected banks (empty for plain weight sharing)."""
+        return self.projector.p
+
+    @property
+    def betas(self) -> dict:
+        return self.projector.betas
+
+    @property
+    def projecting(self) -> tf.Variable:
+        return self.projector.projecting
+
+    @property
+    def recording(self) -> tf.Variable:
+        return self.projector.recording
+
     def projector_bytes(self) -> int:
-        return int(sum(np.prod(p.shape) * 4 for p in self.projectors.values()))
+        return self.projector.nbytes()
 
     def reset_projectors(self) -> None:
         """Sets every `P` to the identity (call between compiled steps)."""
-        for p in self.projectors.values():
-            p.assign(proj.identity_like(tf.convert_to_tensor(p)))
+        self.projector.reset()
 
     def projector_stats(self) -> dict[str, tf.Tensor]:
         """Mean trace(P)/d per bank: 1 is fully plastic, 0 fully frozen."""
-        out = {}
-        for name, p in self.projectors.items():
-            d = p.shape[-1]
-            out[name] = tf.reduce_mean(tf.linalg.trace(tf.convert_to_tensor(p))) / d
-        return out
+        return self.projector.trace_stats()
 
     def learning_rate(self):
         c = self.optim_cfg
@@ -134,45 +137,40 @@ class SharedWeightTrainer(tf.Module):
     def _apply(self, strategy, indices, actives, grads, inputs, scale, lr):
         banks = self.supernet.banks
         for bank, idx, active, grad in zip(banks, indices, actives, grads, strict=True):
-            p_var = self.projectors.get(bank.name)
             x = inputs.get(bank.name)
             strategy.extended.update(
-                bank.variable.value, self._bank_update(bank, p_var),
+                bank.variable.value, self._bank_update(bank, self.projector.protects(bank.name)),
                 args=(idx, active, grad, x, scale, lr), group=False)
         strategy.extended.update(self.step, lambda v: v.assign_add(1), group=False)
 
-    def _bank_update(self, bank, p_var):
+    def _bank_update(self, bank, protected):
         cfg = self.optim_cfg
         mom_var = self.momentum[bank.name]
+        unit = self.projector
 
         def update(var, idx, active, grad, x, scale, lr):
-            rows = idx[:, None]
             w = tf.gather(var, idx)
             g = grad * scale
-            if p_var is not None:
-                p = tf.gather(p_var, idx)
-                g_proj = proj.from_matrix(
-                    bank.kind, proj.project(p, proj.as_matrix(bank.kind, g)), g.shape)
-                g = tf.where(self.projecting, g_proj, g)
+            p = tf.gather(unit.p[bank.name], idx) if protected else None
             m = tf.gather(mom_var, idx)
+            if self.offpath == "decay":
+                m = optim.decay_momentum(m, tf.gather(self.last_step[bank.name], idx),
+                                         self.step, cfg.momentum)
             w_new, m_new = optim.momentum_update(
                 w, g, m, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                weight_decay=cfg.weight_decay)
-            var.scatter_nd_update(rows, optim.select_rows(active, w_new, w))
-            # Under a strategy, `mom_var` and `p_var` are mirrored: `scatter_update` writes the
-            # copy of the device being updated (mirrored variables lack `scatter_nd_update`).
+                weight_decay=cfg.weight_decay, mode=self.project_mode,
+                project=(lambda t: unit.project(bank.name, t, rows=idx, p=p)) if protected
+                else None)
+            var.scatter_nd_update(idx[:, None], optim.select_rows(active, w_new, w))
+            # Under a strategy, `mom_var` and P are mirrored: `scatter_update` writes the copy
+            # of the device being updated (mirrored variables lack `scatter_nd_update`).
             mom_var.scatter_update(tf.IndexedSlices(optim.select_rows(active, m_new, m), idx))
-            if p_var is not None:
-                if self.di_cfg.inputs == "covariance":
-                    beta = self.betas[bank.name]
-                    p_new = (proj.moment_update(p, x[0], beta) if self.static_shapes else
-                             proj.moment_update_where(p, x[0], beta, active))
-                else:
-                    p_new = proj.rls_update_block(p, x, self.betas[bank.name])
-                if self.di_cfg.decay:
-                    p_new = proj.decay_towards_identity(p_new, self.di_cfg.decay)
-                keep = tf.logical_and(active, self.recording)
-                p_var.scatter_update(tf.IndexedSlices(optim.select_rows(keep, p_new, p), idx))
+            if self.offpath == "decay":
+                last = self.last_step[bank.name]
+                last.scatter_update(tf.IndexedSlices(tf.where(
+                    active, self.step, tf.gather(last, idx)), idx))
+            if protected:
+                unit.update(bank.name, x, rows=idx, active=active, p=p)
             return var
 
         return update
