@@ -22,6 +22,9 @@ from di_nas.search_space import registry as space_registry
 SPACES = space_registry.names()  # The registered search spaces (importing them needs no TF).
 CONTROLLERS = ("reinforce", "random", "bayesian")
 DI_INPUTS = ("mean", "covariance")
+DI_PROJECT = ("gradient", "step", "buffer")
+OFFPATH_MOMENTUM = ("lazy", "decay")
+PD_PROTOCOLS = ("search", "pair")
 STUDIES = ("pd", "rank", "search")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -106,8 +109,10 @@ class OptimConfig:
     nesterov: bool = True
     weight_decay: float = 1e-4
     grad_clip_norm: float = 5.0
+    offpath_momentum: str = "lazy"
 
     def __post_init__(self):
+        _choice("optim", "offpath_momentum", self.offpath_momentum, OFFPATH_MOMENTUM)
         _positive("optim", learning_rate=self.learning_rate)
         _non_negative("optim", learning_rate_min=self.learning_rate_min,
                       momentum=self.momentum, weight_decay=self.weight_decay,
@@ -135,10 +140,12 @@ class DIConfig:
     max_dim: int = 4096
     sub_batches: int = 1
     inputs: str = "covariance"
+    project: str = "step"
 
     def __post_init__(self):
         _positive("di", beta=self.beta, max_dim=self.max_dim, sub_batches=self.sub_batches)
         _choice("di", "inputs", self.inputs, DI_INPUTS)
+        _choice("di", "project", self.project, DI_PROJECT)
         _check(self.inputs == "mean" or self.sub_batches == 1,
                "di.sub_batches applies to di.inputs=mean only: set --di_sub_batches=1")
         _check(0.0 <= self.decay <= 1.0, f"di.decay must be in [0, 1], got {self.decay!r}")
@@ -246,9 +253,13 @@ class StudyConfig:
     child_steps: int = 300
     supernet_steps: int = 1500
     seeds: int = 3
+    protocol: str = "search"
+    window: int = 20
 
     def __post_init__(self):
         _choice("study", "name", self.name, STUDIES)
+        _choice("study", "protocol", self.protocol, PD_PROTOCOLS)
+        _positive("study", window=self.window)
         _positive("study", pairs=self.pairs, steps=self.steps, archs=self.archs,
                   child_steps=self.child_steps, supernet_steps=self.supernet_steps,
                   seeds=self.seeds)
