@@ -9,7 +9,8 @@ inference), with the supernet's epsilon.
 For final training (DARTS/ENAS recipe) a child can also have an auxiliary head after the last
 reduction cell (the model then returns ``[logits, aux_logits]``) and drop path on every
 non-identity op of a cell; both are off by default, so the default child is exactly the
-supernet's path.
+supernet's path. Imports Keras, `ops`, `search_space` and the supernet's layout and site names;
+never training loops or flags.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Same macro net as `supernet.nb201.Nb201Supernet`, with layers named after its si
 `-kernel`/`-gamma`/`-beta`/`-bias` suffix) so `child.load_path_weights` copies a path's weights.
 Edges whose op is the zero op (`none`) are left out of their node's sum; a node whose every
 edge is `none` outputs zeros (ops reading it still run, as in the supernet, so the two agree
-exactly).
+exactly). Imports Keras, `ops`, `search_space` and the supernet's layout and site names; never
+training loops or flags.
 """
 
 from __future__ import annotations

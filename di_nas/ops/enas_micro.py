@@ -1,4 +1,7 @@
-"""The op table of the ENAS micro space (Pham et al., 2018), in encoding order."""
+"""The op table of the ENAS micro space (Pham et al., 2018), in encoding order.
+
+Data only: imports `ops.base`, nothing else.
+"""
 
 from __future__ import annotations
 

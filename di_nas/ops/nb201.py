@@ -1,4 +1,7 @@
-"""The op table of NAS-Bench-201 (Dong & Yang, 2020), in the benchmark's encoding order."""
+"""The op table of NAS-Bench-201 (Dong & Yang, 2020), in the benchmark's encoding order.
+
+Data only: imports `ops.base`, nothing else.
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ two cell inputs (0: the cell before the previous one, 1: the previous cell) and 
 (2 + j for node j), and one op for each input; its output is the sum of the two op outputs. The
 cell's output concatenates the nodes that no other node of the cell reads. Encoded as ENAS does:
 four integers per node, (input_x, op_x, input_y, op_y): 20 per cell, 40 per architecture. The
-candidate ops are `di_nas.ops.enas_micro.OPS`.
+candidate ops are `di_nas.ops.enas_micro.OPS`. Pure data: imports `ops` and `search_space.base`
+only, never TensorFlow or a model.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A cell of 4 nodes; every node j > 0 sums one op applied to each earlier node, so there are 6
 edges, each choosing one of 5 ops (`di_nas.ops.nb201.OPS`); the cell's output is node 3.
 5**6 = 15625 architectures, small enough for studies that train many of them. Edges are
-encoded in the order (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2).
+encoded in the order (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2). Pure data: imports `ops`
+and `search_space.base` only, never TensorFlow or a model.
 """
 
 from __future__ import annotations
