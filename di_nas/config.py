@@ -243,7 +243,8 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Performance-disturbance (``pd``) and rank-correlation (``rank``) studies."""
+    """Performance-disturbance (``pd``), rank-correlation (``rank``) and search (``search``)
+    studies."""
 
     name: str = "pd"
     pairs: int = 20
@@ -255,6 +256,7 @@ class StudyConfig:
     seeds: int = 3
     protocol: str = "search"
     window: int = 20
+    random_archs: int = 10
 
     def __post_init__(self):
         _choice("study", "name", self.name, STUDIES)
@@ -262,7 +264,7 @@ class StudyConfig:
         _positive("study", window=self.window)
         _positive("study", pairs=self.pairs, steps=self.steps, archs=self.archs,
                   child_steps=self.child_steps, supernet_steps=self.supernet_steps,
-                  seeds=self.seeds)
+                  seeds=self.seeds, random_archs=self.random_archs)
         _non_negative("study", warmup_steps=self.warmup_steps)
 
 
