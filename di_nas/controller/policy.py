@@ -22,7 +22,7 @@ fixed `+PRIOR_FIXED` for the separable convs and `-PRIOR_FIXED` for the others, 
 tanh, as the ENAS reference controller does (its `b_soft` and `b_soft_no_learn`, the latter
 applied only when sampling the normal cell). With ENAS's temperature 5, tanh constant 1.1 and
 op reduction 2.5, a normal-cell node then starts with p(sep conv) = 0.63 instead of 0.4.
-Spaces without `sep_conv` ops get no prior.
+Spaces without ops of kind `SEP_CONV` get no prior.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import keras
 import tensorflow as tf
 
 from di_nas.controller.samplers import as_seed
+from di_nas.ops.base import SEP_CONV
 
 KINDS = ("input", "op")
 PRIOR_LEARNED = 10.0
@@ -43,7 +44,7 @@ def op_prior_biases(space) -> tuple[list[float], list[list[float]]] | None:
     Returns None when the space has no separable convs. The fixed bias is zero outside the
     first cell (decisions whose name starts with another cell name than the first decision's).
     """
-    favoured = [op.startswith("sep_conv") for op in space.ops]
+    favoured = [op.kind == SEP_CONV for op in space.op_table]
     if not any(favoured):
         return None
     learned = [PRIOR_LEARNED if f else 0.0 for f in favoured]

@@ -93,7 +93,8 @@ def preprocess(image: tf.Tensor, source: DataSource, cfg: DataConfig, *, trainin
 
 
 def make_dataset(source: DataSource, split: str, batch_size: int, *, training: bool,
-                 cfg: DataConfig, seed: int, repeat: bool | None = None) -> tf.data.Dataset:
+                 cfg: DataConfig, seed: int, repeat: bool | None = None,
+                 shuffle: bool | None = None) -> tf.data.Dataset:
     """Batched ``(float32 normalised images, int32 labels)`` of one split.
 
     Args:
@@ -104,10 +105,12 @@ def make_dataset(source: DataSource, split: str, batch_size: int, *, training: b
         cfg: augmentation and shuffle-buffer settings.
         seed: seeds the shuffle order and the augmentation.
         repeat: repeat forever; defaults to ``training``.
+        shuffle: shuffle (seeded by ``seed``); defaults to ``training``.
     """
     repeat = training if repeat is None else repeat
+    shuffle = training if shuffle is None else shuffle
     ds = source.dataset(split)
-    if training:
+    if shuffle:
         buffer = max(1, min(cfg.shuffle_buffer, source.size(split)))
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:

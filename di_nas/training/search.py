@@ -34,6 +34,16 @@ from di_nas.training import outputs, progress
 log = logging.getLogger("di_nas.search")
 
 
+def epoch_batches(source, data_cfg, split: str, seed: int, epoch: int) -> tf.data.Dataset:
+    """The repeated batches of `split` in `epoch`, in an order that is a function of
+    `(seed, epoch)`. Search-train is augmented; search-valid (the controller's rewards) is not,
+    but is shuffled too, so each epoch's rewards come from other batches (as ENAS's
+    `valid_shuffle` reward batches), not from the same first batches every epoch."""
+    return data_lib.make_dataset(source, split, data_cfg.batch_size, training=split == "train",
+                                 cfg=data_cfg, seed=seed * 100003 + epoch, repeat=True,
+                                 shuffle=True)
+
+
 class _StopFlag:
     """Set by SIGTERM/SIGINT; the loop saves a checkpoint at the next safe point and stops."""
 
@@ -128,11 +138,7 @@ class Search:
     # Phases ----------------------------------------------------------------------------------
 
     def _dataset(self, split, epoch, skip=0):
-        # Search-train is shuffled and augmented; search-valid (rewards) is neither.
-        ds = data_lib.make_dataset(self.source, split, self.cfg.data.batch_size,
-                                   training=split == "train",
-                                   cfg=self.cfg.data, seed=self.cfg.seed * 100003 + epoch,
-                                   repeat=True)
+        ds = epoch_batches(self.source, self.cfg.data, split, self.cfg.seed, epoch)
         if skip:
             ds = ds.skip(skip)
         return iter(distribute.distribute_dataset(self.strategy, ds))
