@@ -1,7 +1,9 @@
 """Packaging of di-nas: the library, its five console scripts and their extras.
 
 TensorFlow itself is an extra (cpu, gpu, tpu) because each machine needs a different wheel;
-TPU VMs come with TensorFlow installed.
+TPU VMs come with TensorFlow installed. The ``test`` extra holds test tools only, so it adds
+no second TensorFlow build to any of them. ``constraints.txt`` pins the versions the README's
+figures were measured with (``pip install -c constraints.txt -e '.[cpu,test]'``).
 """
 
 import pathlib
@@ -25,12 +27,17 @@ setup(
     "(TensorFlow/Keras)",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    # The Python versions TensorFlow >= 2.16 ships wheels for (2.21: 3.10 to 3.13).
+    python_requires=">=3.10,<3.14",
     packages=find_packages(include=["di_nas", "di_nas.*"]),
     install_requires=[
         "tensorflow-datasets",
         "keras>=3",
-        "keras-tuner>=1.4",
+        # The oracles use Keras Tuner's private API (keras_tuner.src.engine, Oracle._retry_queue,
+        # _seed_state, _run_times, _record_values, ...): the same in 1.4.0, 1.4.6 and 1.4.8.
+        "keras-tuner>=1.4,<1.5",
+        # tensorflow-datasets 4.9 imports it but declares it only for Python < 3.9.
+        "importlib_resources",
         "numpy",
         "absl-py",
         "scikit-learn",
@@ -47,11 +54,8 @@ setup(
         ],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "tpu": ["tensorflow-tpu"],
-        "test": [
-            "pytest",
-            "tensorflow-cpu>=2.16; sys_platform != 'darwin'",
-            "tensorflow>=2.16; sys_platform == 'darwin'",
-        ],
+        # Test tools only: the TensorFlow build comes from cpu/gpu/tpu ('.[cpu,test]').
+        "test": ["pytest"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )
