@@ -4,8 +4,8 @@ This module must stay dependency free: entry points import it before anything he
 """
 
 
-class UserError(Exception):
-    """Bad input from the user (flags, files, datasets).
+class UserError(ValueError):
+    """Bad input from the user (flags, files, datasets, Python API arguments).
 
     The message is one line that names the problem and says how to fix it; the command-line
     wrapper prints it as ``di-nas-<cmd>: error: <message>`` and exits with status 2.

@@ -193,3 +193,46 @@ def flag_names(message: str) -> str:
         path = f"{spec.section}.{spec.field}" if spec.section else spec.field
         message = re.sub(rf"(?<![\w.-]){re.escape(path)}\b", f"--{spec.name}", message)
     return message
+
+
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float)}
+
+
+def _checked(spec: FlagSpec, value: Any) -> Any:
+    default, type_ = field_default(spec)
+    if spec.choices and value not in spec.choices:
+        raise UserError(f"flag --{spec.name}={value}: value should be one of "
+                        f"<{'|'.join(spec.choices)}>")
+    wanted = _TYPES.get(type_, (str,))
+    ok = isinstance(value, wanted) and not (isinstance(value, bool) and bool not in wanted)
+    if not ok and not (default is None and value is None):
+        raise UserError(f"flag --{spec.name}={value!r}: expected {type_.split(' ')[0]}, "
+                        f"got {type(value).__name__}")
+    return float(value) if type_ == "float" else value
+
+
+def config_from_overrides(overrides: dict[str, Any], **fixed: Any) -> config_lib.Config:
+    """The ``Config`` of the command line ``--name=value`` for every override (defaults
+    elsewhere), validated exactly as the flags are.
+
+    Args:
+      overrides: ``{flag name: value}`` from the user (``epochs=2, di=False``).
+      **fixed: values the API sets itself (``dataset``, ``output_dir``); an override of the
+        same name is refused.
+
+    Raises:
+        UserError: an unknown name, a value of the wrong type or out of range.
+    """
+    specs = {spec.name: spec for spec in FLAG_TABLE}
+    for name in sorted(set(overrides) | set(fixed)):
+        if name not in specs:
+            raise UserError(f"Unknown command line flag '{name}': the options are the "
+                            "di-nas flag names (di-nas-search --help lists them)")
+    clash = sorted(set(overrides) & set(fixed))
+    if clash:
+        raise UserError(f"{', '.join(clash)} cannot be an override here: pass it as the "
+                        "argument of its own")
+    values = {name: field_default(spec)[0] for name, spec in specs.items()}
+    for name, value in {**overrides, **fixed}.items():
+        values[name] = _checked(specs[name], value)
+    return config_from_values(values)

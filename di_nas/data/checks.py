@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from absl import logging
 
 from di_nas.config import DataConfig
-from di_nas.data import files
+from di_nas.data import files, memory
 from di_nas.errors import UserError
 
 FORMS = "use digits, npz:PATH, folder:PATH or a TFDS image-classification name such as cifar10"
@@ -92,7 +92,8 @@ def check_source(cfg: DataConfig) -> None:
     if name == "digits":
         return
     if name.startswith("npz:"):
-        files.check_npz_path(name[4:])
+        if memory.lookup(name) is None:  # arrays handed to the Python API are in memory
+            files.check_npz_path(name[4:])
     elif name.startswith("folder:"):
         files.check_folder(name[7:])
     else:

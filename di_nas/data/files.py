@@ -110,14 +110,26 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
             arrays = {k: np.asarray(archive[k]) for k in NPZ_KEYS}
         except ValueError as e:  # object arrays need pickle, which we refuse
             raise UserError(f"{path} holds object arrays ({e}): store numeric arrays") from None
-    x_train = _images(path, "x_train", arrays["x_train"])
-    x_test = _images(path, "x_test", arrays["x_test"])
+    return validate_arrays(path, *(arrays[k] for k in NPZ_KEYS))
+
+
+def validate_arrays(where: str, x_train, y_train, x_test, y_test):
+    """Checks and converts the four arrays of an image dataset (an npz file or NumPy arrays).
+
+    Images are ``(N, H, W)`` or ``(N, H, W, C)``, uint8 or numbers in 0..255 (returned as
+    uint8 or float32, always 4-D); labels one integer class id per image (int32).
+
+    Raises:
+        UserError: naming ``where`` and the array at fault.
+    """
+    x_train = _images(where, "x_train", np.asarray(x_train))
+    x_test = _images(where, "x_test", np.asarray(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise UserError(f"{path}: x_train images are {x_train.shape[1:]} but x_test images are "
+        raise UserError(f"{where}: x_train images are {x_train.shape[1:]} but x_test images are "
                         f"{x_test.shape[1:]}: they must match")
-    y_train = _labels(path, "y_train", arrays["y_train"], len(x_train))
-    y_test = _labels(path, "y_test", arrays["y_test"], len(x_test))
-    check_classes(path, y_train, y_test)
+    y_train = _labels(where, "y_train", np.asarray(y_train), len(x_train))
+    y_test = _labels(where, "y_test", np.asarray(y_test), len(x_test))
+    check_classes(where, y_train, y_test)
     return x_train, y_train, x_test, y_test
 
 

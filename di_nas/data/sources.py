@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from di_nas.config import DataConfig
-from di_nas.data import files
+from di_nas.data import files, memory
 from di_nas.data.checks import check_prepared, check_source, tfds_builder
 from di_nas.errors import UserError
 
@@ -192,7 +192,8 @@ def load_source(cfg: DataConfig, seed: int) -> DataSource:
     if name == "digits":
         return _digits(cfg, seed)
     if name.startswith("npz:"):
-        return from_arrays(name, *files.read_npz(name[4:]), cfg, seed)
+        arrays = memory.lookup(name) or files.read_npz(name[4:])
+        return from_arrays(name, *arrays, cfg, seed)
     if name.startswith("folder:"):
         *arrays, num_classes = files.read_folder(name[7:], cfg.image_size)
         return from_arrays(name, *arrays, cfg, seed, num_classes=num_classes)
