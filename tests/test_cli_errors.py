@@ -134,6 +134,20 @@ def _npz(path, **overrides):
     return f"--dataset=npz:{path}"
 
 
+def _folder(root):
+    """An image folder with 2 classes whose last training image is not a PNG."""
+    import numpy as np
+    import tensorflow as tf
+
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            os.makedirs(root / split / name)
+            tf.io.write_file(str(root / split / name / "0.png"),
+                             tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)))
+    (root / "train" / "b" / "bad.png").write_bytes(b"not a png")
+    return root
+
+
 def _bad_inputs(tmp_path):
     """The README's bad inputs: (command, arguments, fragment of the error)."""
     import numpy as np
@@ -155,6 +169,7 @@ def _bad_inputs(tmp_path):
         ("search", [f"--dataset=npz:{not_zip}"], "not a readable .npz"),
         ("search", [_npz(tmp_path / "g.npz", y_train=np.zeros(24, int))], "at least 2"),
         ("search", [_npz(tmp_path / "h.npz"), "--batch_size=64"], "larger than the"),
+        ("search", [f"--dataset=folder:{_folder(tmp_path / 'imgs')}"], "bad.png is unreadable"),
         ("train", [_npz(tmp_path / "i.npz"), f"--architecture={arch}"], "arch.json"),
         ("train", [_npz(tmp_path / "j.npz"), f"--architecture={tmp_path}/none.json"], "none.json"),
     ]

@@ -7,6 +7,7 @@ runs the same check for 20 random kill moments.
 """
 
 import os
+import signal
 
 import pytest
 import tensorflow as tf
@@ -68,6 +69,33 @@ def test_files_roll_back_to_the_checkpoint_that_recorded_them(tmp_path):
     assert (files / "state.json").read_text() == '{"n": 1}'
     checkpoints.roll_back(str(tmp_path / "none"), str(files))  # no checkpoint: start over
     assert os.listdir(files) == []
+
+
+def _rounds(out):
+    path = os.path.join(out, "oracle", "trials.jsonl")
+    return open(path).read().count("\n") if os.path.exists(path) else 0
+
+
+@pytest.mark.slow
+def test_search_killed_in_the_controller_phase_and_in_derive_resumes_exactly(tmp_path):
+    """SIGKILL after a controller round that follows the last checkpoint (its trial must be
+    rolled back, not duplicated), then SIGKILL during derive: the resumed search ends with
+    the uninterrupted run's candidates, trials and checkpointed tensors, bitwise."""
+    import resume_stress as stress
+
+    extra = ["--controller=random", "--epochs=2"]
+    stress.run(str(tmp_path / "straight"), extra)
+    expected = stress.outcome(str(tmp_path / "straight"))
+    out = str(tmp_path / "killed")
+    # Epoch 1 ends with 2 rounds and a checkpoint; the third round belongs to epoch 2.
+    assert stress.interrupt(out, extra, 600, signal.SIGKILL, lambda o, _: _rounds(o) >= 3)
+    assert _rounds(out) >= 3 and not os.path.exists(os.path.join(out, "result.json"))
+    assert stress.interrupt(out, extra, 600, signal.SIGKILL, lambda _, log: "epoch 2/2" in log)
+    assert not os.path.exists(os.path.join(out, "result.json"))
+    stress.run(out, extra)
+    log = open(f"{out}.log").read()
+    assert log.count("resuming from epoch 2") == 1 and "resuming from epoch 3" in log
+    assert stress.differences(expected, stress.outcome(out)) == []
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
-from di_nas.training import outputs, progress
+from di_nas.training import checkpoints, outputs, progress
 
 log = logging.getLogger("di_nas.search")
 
@@ -86,10 +86,15 @@ class Search:
         # The controller is small and runs outside strategy.run (on the host for TPUs).
         # Non-chief workers write their (collective) checkpoints where nobody reads them.
         root = distribute.write_dir(cfg.output_dir, strategy)
+        # The oracle's files go back to what the checkpoint to resume from recorded (they are
+        # committed with it), so trials never run ahead of the restored supernet.
+        self.resume_from = checkpoints.roll_back(os.path.join(root, "checkpoints"),
+                                                 os.path.join(root, "oracle"))
         self.oracle = make_oracle(cfg.controller.name, self.space, cfg, cfg.seed,
                                   directory=os.path.join(root, "oracle"))
         self.checkpoint = tf.train.Checkpoint(
             supernet=self.supernet, trainer=self.trainer, epochs_done=self.epochs_done,
+            files=checkpoints.FileLedger(os.path.join(root, "oracle")),
             **self.oracle.checkpoint_items())
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(root, "checkpoints"),
@@ -276,8 +281,8 @@ def _search(cfg, strategy, chief, source) -> dict:
         outputs.print_result(finished, cfg.output_dir)
         return finished
     search = Search(cfg, strategy, source)
-    if search.manager.latest_checkpoint:
-        search.checkpoint.restore(search.manager.latest_checkpoint).assert_existing_objects_matched()
+    if search.resume_from:
+        search.checkpoint.restore(search.resume_from).assert_existing_objects_matched()
         progress.log(f"resuming from epoch {int(search.epochs_done.numpy()) + 1} (step "
                      f"{int(search.trainer.step.numpy())}) of {cfg.output_dir}")
     weights = sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks)
