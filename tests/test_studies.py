@@ -13,7 +13,7 @@ def test_pd_study_writes_json_plot_and_report(tmp_path, capsys):
     from di_nas.studies import run_study
 
     cfg = config_lib.tiny(output_dir=str(tmp_path / "pd")).replace(
-        study={"name": "pd", "pairs": 2, "steps": 2, "warmup_steps": 2})
+        study={"name": "pd", "pairs": 2, "steps": 2, "warmup_steps": 2, "protocol": "pair"})
     result = run_study(cfg)
     path = os.path.join(cfg.output_dir, "pd.json")
     with open(path) as f:
@@ -34,6 +34,33 @@ def test_pd_study_writes_json_plot_and_report(tmp_path, capsys):
     assert "plain_matched" in report and "pd.png" in report
     assert not [n for n in os.listdir(cfg.output_dir) if ".tmp" in n]
     assert "A acc drop" in capsys.readouterr().out
+
+
+def test_pd_search_protocol_keys_and_interval_order(tmp_path, capsys):
+    """`--protocol=search` on a tiny config: every key the issue lists, per-seed values, and
+    intervals that hold their means."""
+    from di_nas.studies import run_study
+
+    cfg = config_lib.tiny(output_dir=str(tmp_path / "pd")).replace(
+        study={"name": "pd", "pairs": 2, "window": 2, "warmup_steps": 2, "seeds": 2,
+               "protocol": "search"})
+    run_study(cfg)
+    with open(os.path.join(cfg.output_dir, "pd.json")) as f:
+        written = json.load(f)
+    assert written["protocol"] == "search" and written["seeds"] == 2
+    assert written["window"] == 2 and written["pairs"] == 4  # 2 points x 2 seeds.
+    assert set(written) >= {"steps", "dataset", "seed", "di_minus_plain_ci95"}
+    for method in ("plain", "di", "plain_matched"):
+        s = written[method]
+        lo, hi = s["pd_acc_ci95"]
+        assert lo <= s["pd_acc_mean"] <= hi
+        assert {"pd_acc_std", "pd_loss_mean", "b_gain_mean"} <= set(s)
+        assert [p["seed"] for p in s["per_seed"]] == [cfg.seed, cfg.seed + 1]
+        assert len(written["per_pair"][method]) == 4
+    lo, hi = written["di_minus_plain_ci95"]
+    diff = written["di"]["pd_acc_mean"] - written["plain"]["pd_acc_mean"]
+    assert lo <= diff + 1e-9 and diff - 1e-9 <= hi
+    assert "paired 95% CI" in capsys.readouterr().out
 
 
 def test_pd_pairs_share_ops():
@@ -91,26 +118,51 @@ def test_rank_archs_are_distinct_and_not_degenerate():
     assert reset_period(DIConfig(reset="never"), 700, 64) is None
 
 
+def test_tau_summary_ceiling_intervals_and_paired_difference():
+    import numpy as np
+
+    from di_nas.studies.rank import tau_summary
+
+    truth = np.arange(8, dtype=float)
+    gt = np.stack([truth, truth + 0.1])  # two seeds that agree: self tau 1
+    shared = {"plain": np.stack([truth[::-1], truth[::-1]], axis=1),  # reversed: tau -1
+              "di": np.stack([truth, truth], axis=1)}  # perfect: tau 1
+    out = tau_summary(shared, gt, resamples=50)
+    assert out["gt_self_tau"] == pytest.approx(1.0)
+    assert out["di"]["kendall_tau"] == pytest.approx(1.0)
+    assert out["plain"]["kendall_tau"] == pytest.approx(-1.0)
+    assert out["di"]["kendall_tau_per_seed"] == pytest.approx([1.0, 1.0])
+    assert out["di_minus_plain_tau"] == pytest.approx(2.0)
+    lo, hi = out["di_minus_plain_tau_ci95"]
+    assert lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    lo, hi = out["plain"]["kendall_tau_ci95"]
+    assert lo <= -0.99 and hi <= -0.99
+
+
 def test_rank_study_writes_json_plot_and_report(tmp_path, capsys):
     from di_nas.studies import run_study
 
     cfg = config_lib.tiny(output_dir=str(tmp_path / "rank")).replace(
-        study={"name": "rank", "archs": 3, "child_steps": 3, "supernet_steps": 4},
+        study={"name": "rank", "archs": 3, "child_steps": 3, "supernet_steps": 4, "seeds": 2},
         di={"reset": "2"})
     result = run_study(cfg)
     with open(os.path.join(cfg.output_dir, "rank.json")) as f:
         written = json.load(f)
-    assert set(written) >= {"plain", "di", "archs", "dataset", "seed", "per_arch"}
+    assert set(written) >= {"plain", "di", "archs", "dataset", "seed", "per_arch", "seeds",
+                            "gt_self_tau", "gt_self_tau_ci95", "di_minus_plain_tau_ci95"}
     for method in ("plain", "di"):
         for key in ("kendall_tau", "spearman_rho"):
             value = written[method][key]  # null when every accuracy ties
             assert value is None or -1.0 <= value <= 1.0
-    assert written["archs"] == 3 and len(written["per_arch"]) == 3
+        assert len(written[method]["kendall_tau_ci95"]) == 2
+        assert len(written[method]["kendall_tau_per_seed"]) == 2
+    assert written["archs"] == 3 and len(written["per_arch"]) == 3 and written["seeds"] == 2
     assert written["dataset"] == "digits" and written["seed"] == cfg.seed
     assert written["space"]["name"] == "nb201" and written["di_reset_steps"] == 2
     for row in written["per_arch"]:
         assert set(row) >= {"values", "readable", "standalone_acc", "plain_acc", "di_acc"}
         assert all(0.0 <= row[k] <= 1.0 for k in ("standalone_acc", "plain_acc", "di_acc"))
+        assert len(row["standalone_acc_seeds"]) == 2 and len(row["di_acc_seeds"]) == 2
     assert len({tuple(r["values"]) for r in written["per_arch"]}) == 3
     assert written["per_arch"][0]["di_acc"] == pytest.approx(result["per_arch"][0]["di_acc"])
     with open(os.path.join(cfg.output_dir, "rank.png"), "rb") as f:
@@ -119,7 +171,81 @@ def test_rank_study_writes_json_plot_and_report(tmp_path, capsys):
         report = f.read()
     assert "Kendall tau" in report and "rank.png" in report
     assert not [n for n in os.listdir(cfg.output_dir) if ".tmp" in n]
-    assert "Kendall tau" in capsys.readouterr().out
+    assert "gt_self_tau" in capsys.readouterr().out
+
+
+# Search ------------------------------------------------------------------------------------------
+
+def test_search_percentile_and_summary():
+    from di_nas.studies.search import percentile, summarise
+
+    assert percentile(0.5, [0.1, 0.2, 0.9, 1.0]) == pytest.approx(50.0)
+    assert percentile(0.2, [0.1, 0.2, 0.9, 1.0]) == pytest.approx(37.5)  # a tie counts half
+    assert percentile(2.0, [0.1, 0.2]) == pytest.approx(100.0)
+    found = {"di": [{"accuracy": 0.8, "search_seconds": 10.0},
+                    {"accuracy": 0.6, "search_seconds": 20.0}]}
+    out = summarise(found, [0.5, 0.7, 0.9])
+    assert out["di"]["acc_mean"] == pytest.approx(0.7)
+    assert out["di"]["acc_std"] == pytest.approx(0.1)
+    assert out["di"]["percentile_mean"] == pytest.approx((200 / 3 + 100 / 3) / 2)
+    assert out["di"]["search_seconds_mean"] == pytest.approx(15.0)
+    assert out["random_archs"]["acc_median"] == pytest.approx(0.7)
+
+
+def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch, capsys):
+    """Three methods x two seeds, each through `run_search` (faked here: the search itself is
+    tested in test_search.py), then every found and random arch trained as a child."""
+    import numpy as np
+
+    from di_nas.search_space import get_space
+    from di_nas.studies import run_study
+    from di_nas.training import search as search_lib
+
+    calls = []
+
+    def fake_search(cfg):
+        calls.append(cfg)
+        arch = get_space(cfg.space.name).sample(np.random.default_rng(cfg.seed))
+        return {"best": {"values": list(arch.values), "readable": str(arch), "accuracy": 0.5},
+                "search_seconds": 1.5}
+
+    monkeypatch.setattr(search_lib, "run_search", fake_search)
+    cfg = config_lib.tiny(output_dir=str(tmp_path / "search")).replace(
+        study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2})
+    run_study(cfg)
+    assert [(c.di.enabled, c.controller.name, c.seed) for c in calls[:3]] == [
+        (True, "reinforce", 0), (False, "reinforce", 0), (True, "random", 0)]
+    assert [c.seed for c in calls[3:]] == [1, 1, 1]
+    assert len({c.output_dir for c in calls}) == 6
+    with open(os.path.join(cfg.output_dir, "search.json")) as f:
+        written = json.load(f)
+    for method in ("di", "plain", "random_ws"):
+        assert set(written[method]) >= {"acc_mean", "acc_std", "percentile_mean"}
+        assert 0.0 <= written[method]["percentile_mean"] <= 100.0
+        assert written[method]["search_seconds_mean"] == pytest.approx(1.5)
+    assert set(written["random_archs"]) >= {"acc_mean", "acc_std", "acc_median"}
+    assert len(written["random"]) == 3 and written["eval_split"] == "test"
+    assert (written["seeds"], written["dataset"], written["child_steps"]) == (2, "digits", 2)
+    with open(os.path.join(cfg.output_dir, "search.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(os.path.join(cfg.output_dir, "search.md")) as f:
+        assert "percentile" in f.read()
+    assert "search random" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--seeds=0", "--random_archs=0", "--child_steps=-1"])
+def test_search_study_rejects_non_positive_counts(tmp_path, capsys, flag):
+    from di_nas.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main.run_app("study", "di_nas.studies", "run_study", positional="study",
+                     argv=["di-nas-study", "search", flag, f"--output_dir={out}"])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("di-nas-study: error: ")
+    assert flag.split("=")[0] in lines[0] and "positive" in lines[0]
+    assert not out.exists()
 
 
 if __name__ == "__main__":

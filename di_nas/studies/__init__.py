@@ -1,6 +1,6 @@
-"""Studies that check the method's claims on our own runs: performance disturbance (`pd`) and
-rank correlation (`rank`). `run_study(cfg)` is what `di-nas-study` calls; each study module is
-imported only when it runs.
+"""Studies that check the method's claims on our own runs: performance disturbance (`pd`), rank
+correlation (`rank`) and whether the search beats random sampling (`search`).
+`run_study(cfg)` is what `di-nas-study` calls; each study module is imported only when it runs.
 
 May import every library package below `cli/` except `bench/`; nothing but the CLI imports it.
 """
@@ -12,7 +12,8 @@ import importlib
 from di_nas.errors import UserError
 
 _STUDIES = {"pd": ("di_nas.studies.pd", "run_pd_study"),
-            "rank": ("di_nas.studies.rank", "run_rank_study")}
+            "rank": ("di_nas.studies.rank", "run_rank_study"),
+            "search": ("di_nas.studies.search", "run_search_study")}
 
 
 def run_study(cfg) -> dict:

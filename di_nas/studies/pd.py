@@ -28,15 +28,13 @@ inputs of A alone while B trains.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from di_nas.io import atomic_write_text
-from di_nas.studies import disturbance
+from di_nas.studies import disturbance, pd_report
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
@@ -46,7 +44,7 @@ BISECTION_ROUNDS = 5  # The bracket [LR_FLOOR * lr, lr] narrows to a factor of 1
 STUDY_NUM_LAYERS = 2  # Normal cells of the study network (plus 2 reduction cells).
 LR_FLOOR = 0.02  # The matched rate is searched in [LR_FLOOR * lr, lr].
 MAX_EVAL_EXAMPLES = 5000
-METHODS = ("plain", "di", "plain_matched")
+METHODS = pd_report.METHODS
 
 
 class StudyTrainer(SharedWeightTrainer):
@@ -189,6 +187,11 @@ def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
 
 def run_pd_study(cfg, source) -> dict:
     """Runs the PD study (see the module docstring); returns what `pd.json` holds."""
+    if cfg.study.protocol == "search":
+        from di_nas.studies import pd_search  # It imports this module.
+
+        return pd_report.finish(pd_search.run(cfg, source), cfg.output_dir,
+                                _is_chief(_strategy(cfg)))
     start = time.time()
     study = cfg.study
     space_cfg = dataclasses.replace(cfg.space,
@@ -240,67 +243,13 @@ def run_pd_study(cfg, source) -> dict:
         "di_config": dataclasses.asdict(di_cfg),
         "archs": [[list(a.values), list(b.values)] for a, b in pairs],
         "per_pair": rows,
+        "protocol": "pair",
+        "seeds": 1,
+        "window": study.steps,
         "seconds": time.time() - start,
     }
-    if _is_chief(strategy):
-        write_outputs(result, cfg.output_dir)
-    print_headline(result, cfg.output_dir)
-    return result
-
-
-def write_outputs(result: dict, output_dir: str) -> None:
-    """`pd.json`, `pd.png` and `pd.md` under `output_dir`, each written atomically."""
-    import json
-
-    from di_nas.studies import plots
-
-    tf.io.gfile.makedirs(output_dir)
-    atomic_write_text(os.path.join(output_dir, "pd.json"), json.dumps(result, indent=2) + "\n")
-    plots.plot_pd(result, os.path.join(output_dir, "pd.png"))
-    atomic_write_text(os.path.join(output_dir, "pd.md"), markdown(result))
-
-
-def markdown(result: dict) -> str:
-    """A short report: the table of means and what the figures mean."""
-    lines = [
-        f"# Performance disturbance on {result['dataset']}",
-        "",
-        f"{result['pairs']} random pairs (A, B) sharing ops; A and then B trained "
-        f"{result['steps']} steps each from the same warmed-up supernet "
-        f"({result['warmup_steps']} steps), A the same way for every method and B by the "
-        "method (DI: projected against A's inputs); search-valid accuracy of A before and "
-        "after B.",
-        "",
-        "| method | lr | PD acc (mean +- std) | PD loss (mean) | B acc gain (mean) |",
-        "|---|---|---|---|---|",
-    ]
     for method in METHODS:
-        s = result[method]
-        lr = s.get("lr", result["lr"])
-        lines.append(f"| {method} | {lr:.4g} | {s['pd_acc_mean']:.4f} +- {s['pd_acc_std']:.4f} "
-                     f"| {s['pd_loss_mean']:.4f} | {s['b_gain_mean']:.4f} |")
-    plain, di = result["plain"], result["di"]
-    ratio = di["pd_acc_mean"] / plain["pd_acc_mean"] if plain["pd_acc_mean"] else float("nan")
-    keep = di["b_gain_mean"] / plain["b_gain_mean"] if plain["b_gain_mean"] else float("nan")
-    lines += [
-        "",
-        f"DI's mean accuracy drop is {ratio:.2f}x plain's; B keeps {keep:.2f} of plain's gain.",
-        f"DI: inputs={result['di_config'].get('inputs', 'mean')}, "
-        f"beta={result['di_config']['beta']}, scale_beta={result['di_config']['scale_beta']}"
-        f", P holds A's inputs while B trains. Seed {result['seed']}, "
-        f"{result['seconds']:.0f}s.",
-        "",
-        "![PD per pair](pd.png)",
-        "",
-    ]
-    return "\n".join(lines)
+        result[method]["per_seed"] = pd_report.per_seed_means(rows[method], [cfg.seed])
+    pd_report.add_intervals(result, rows)
+    return pd_report.finish(result, cfg.output_dir, _is_chief(strategy))
 
-
-def print_headline(result: dict, output_dir: str) -> None:
-    for method in METHODS:
-        s = result[method]
-        print(f"pd {method:13s} lr={s.get('lr', result['lr']):.4g}: "
-              f"A acc drop {s['pd_acc_mean']:.4f} +- {s['pd_acc_std']:.4f}, "
-              f"loss +{s['pd_loss_mean']:.4f}, B gain {s['b_gain_mean']:.4f}", flush=True)
-    print(f"pd: {result['pairs']} pairs x {result['steps']} steps in {result['seconds']:.0f}s; "
-          f"wrote {os.path.join(output_dir, 'pd.json')}", flush=True)

@@ -31,14 +31,15 @@ def save_atomic(fig, path: str) -> None:
 
 
 def plot_pd(result: dict, path: str) -> None:
-    """Per-pair accuracy drop of A (left) and accuracy gain of B (right), one bar per method."""
-    plt, (fig, axes) = _figure(1, 2, figsize=(11, 3.8))
+    """Per-point accuracy drop of A and plasticity (B's gain), one bar per method; and per
+    method the per-seed mean drops (dots) with the pooled mean and its 95% interval."""
+    plt, (fig, axes) = _figure(1, 3, figsize=(15, 3.8))
     methods = [m for m in ("plain", "di", "plain_matched") if m in result["per_pair"]]
     n = result["pairs"]
     x = np.arange(n)
     width = 0.8 / len(methods)
-    for ax, key, title in ((axes[0], "pd_acc", "A's accuracy drop after training B"),
-                           (axes[1], "b_gain", "B's accuracy gain")):
+    for ax, key, title in ((axes[0], "pd_acc", "A's accuracy drop"),
+                           (axes[1], "b_gain", "B's accuracy gain (plasticity)")):
         for i, method in enumerate(methods):
             values = [r[key] for r in result["per_pair"][method]]
             lr = result[method].get("lr", result.get("lr"))
@@ -48,14 +49,32 @@ def plot_pd(result: dict, path: str) -> None:
             ax.axhline(np.mean(values), color=COLORS.get(method), lw=1, ls="--")
         ax.axhline(0.0, color="black", lw=0.6)
         ax.set_title(title)
-        ax.set_xlabel("pair")
+        ax.set_xlabel("point" if result.get("protocol") == "search" else "pair")
         ax.set_xticks(x[:: max(1, n // 10)])
         ax.legend(fontsize=7)
     axes[0].set_ylabel("accuracy")
-    fig.suptitle(f"Performance disturbance, {result['dataset']}: {n} pairs, "
-                 f"{result['steps']} steps each")
+    _plot_seeds(axes[2], result, methods)
+    fig.suptitle(f"Performance disturbance, {result['dataset']}: {result.get('protocol', 'pair')}"
+                 f" protocol, {n} points, {result.get('seeds', 1)} seed(s)")
     save_atomic(fig, path)
     plt.close(fig)
+
+
+def _plot_seeds(ax, result: dict, methods) -> None:
+    """Per-seed mean drops and the pooled mean with its 95% bootstrap interval."""
+    for i, method in enumerate(methods):
+        s = result[method]
+        seeds = [p["pd_acc_mean"] for p in s.get("per_seed", [])]
+        ax.scatter(np.full(len(seeds), i) - 0.1, seeds, color=COLORS.get(method), alpha=0.7)
+        lo, hi = s.get("pd_acc_ci95", [s["pd_acc_mean"]] * 2)
+        ax.errorbar(i + 0.1, s["pd_acc_mean"], yerr=[[s["pd_acc_mean"] - lo],
+                                                     [hi - s["pd_acc_mean"]]],
+                    fmt="o", color="black", capsize=4, ms=4)
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels(methods)
+    ax.set_title(f"per seed (dots), mean and 95% CI; DI - plain CI "
+                 f"{np.round(result.get('di_minus_plain_ci95', [np.nan] * 2), 4).tolist()}")
 
 
 def plot_rank(result: dict, path: str) -> None:
@@ -86,5 +105,30 @@ def plot_rank(result: dict, path: str) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"Rank correlation, {result['dataset']}: {n} nb201 archs, "
                  f"{result['child_steps']} standalone / {result['supernet_steps']} supernet steps")
+    save_atomic(fig, path)
+    plt.close(fig)
+
+
+def plot_search(result: dict, path: str) -> None:
+    """Test accuracy of the random architectures (grey) and of each method's found ones, one
+    point per seed, with the random median as a dashed line."""
+    plt, (fig, ax) = _figure(figsize=(7, 4))
+    methods = [m for m in ("di", "plain", "random_ws") if m in result]
+    columns = [("random archs", result["random_archs"]["accs"], "tab:gray")]
+    columns += [(m, result[m]["accs"], COLORS.get(m, "tab:green")) for m in methods]
+    jitter = np.random.default_rng(0)
+    for x, (_, accs, color) in enumerate(columns):
+        xs = x + jitter.uniform(-0.12, 0.12, len(accs))
+        ax.scatter(xs, accs, color=color, alpha=0.8, zorder=3)
+        ax.errorbar(x + 0.25, np.mean(accs), yerr=np.std(accs), fmt="o", color="black",
+                    capsize=4, ms=4)
+    ax.axhline(result["random_archs"]["acc_median"], color="tab:gray", ls="--", lw=1,
+               label="random median")
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels([c[0] for c in columns])
+    ax.set_ylabel(f"test accuracy after {result['child_steps']} child steps")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Found vs random architectures, {result['dataset']}: "
+                 f"{result['seeds']} seed(s) per method")
     save_atomic(fig, path)
     plt.close(fig)

@@ -4,35 +4,41 @@
    ones, whose cell output does not depend on the input because every path to node 3 passes
    through `none`, are skipped: they are chance-level under any training and would only add
    agreeing ties; `sample_archs(..., skip_degenerate=False)` keeps them).
-2. Ground truth: train each as a standalone child network (`di_nas.child.build_child`) from the
-   same initial seed for `study.child_steps` steps on search-train, with the same batches for
-   every arch and the search's optimiser (`cfg.optim`: SGD with momentum, weight decay, global
-   gradient clipping, cosine learning rate from `learning_rate` to `learning_rate_min` over
-   the budget); accuracy on search-valid in inference mode (batch norm moving statistics).
-3. Train a supernet of the same network for `study.supernet_steps` shared-weight steps, one
-   uniformly sampled architecture of the whole space per step (the same architectures and
-   batches, cosine learning rate over the budget), with plain weight sharing and with DI
-   (`cfg.di`, enabled whatever `--di` says), both from identical initial weights.
-4. Evaluate every sampled architecture with each set of shared weights on search-valid (batch
-   statistics, as the supernet always normalises); Kendall tau and Spearman rho
-   (`scipy.stats`) between shared-weight and standalone accuracy, per method.
+2. Ground truth: train each as a standalone child network (`standalone.train_child`, final
+   training's loop) for `study.child_steps` steps on search-train with the search's optimiser
+   (`cfg.optim`: SGD with momentum, weight decay, global gradient clipping, cosine learning
+   rate over the budget), twice: from seeds `seed` and `seed + 1` (initial weights and batch
+   order; within a seed every arch gets the same batches). Accuracy on search-valid in
+   inference mode. `gt_self_tau`, the Kendall tau between the two seeds, is the ceiling any
+   shared-weight estimate can reach; the methods are ranked against the mean of the two.
+3. For each of `study.seeds` supernet seeds (`seed`, `seed + 1`, ...): train a supernet of the
+   same network for `study.supernet_steps` shared-weight steps, one uniformly sampled
+   architecture per step (cosine learning rate over the budget), with plain weight sharing and
+   with DI (`cfg.di`, enabled whatever `--di` says): both from the seed's initial weights, on
+   the seed's architectures and batches.
+4. Evaluate every architecture with each set of shared weights on search-valid (batch
+   statistics, as the supernet always normalises). Per method: Kendall tau and Spearman rho
+   against the ground truth for each seed and their mean over seeds; `kendall_tau_ci95`, a
+   bootstrap interval of that mean over architectures (resampled with replacement), and the
+   paired `di_minus_plain_tau_ci95` (the same resampled architectures for both methods).
 5. Write `<output_dir>/rank.json`, `rank.png` and `rank.md` (chief only, atomically) and print
    the headline figures.
 
 The network is always nb201's: with `--space=nb201` it is sized by `space.num_cells` and
 `space.filters`; with any other space (the default is enas_micro, whose `num_cells` means
 nothing here) by `space.filters` and `min(space.num_cells, STUDY_NUM_CELLS)` cells per stage,
-so that twelve children and two supernets train in minutes on a CPU.
+so that the children and the supernets train in minutes on a CPU. `--quick` (a smoke run)
+trains a few architectures for a few steps with 2 supernet seeds.
 
 DI's projectors are reset as `di.reset` says, read in supernet steps: `never`; `epoch`, every
 pass over search-train (`num_train // batch_size` steps); or every N steps.
+
+Must not read flags or import the CLI.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import time
 import warnings
 
@@ -40,21 +46,22 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from di_nas.io import atomic_write_text
-from di_nas.studies import disturbance
 from di_nas.search_space import get_space
 from di_nas.search_space.nb201 import is_degenerate
-from di_nas.studies.pd import MAX_EVAL_EXAMPLES, valid_batches
+from di_nas.studies import disturbance, standalone, stats
+from di_nas.studies.pd import valid_batches
 from di_nas.supernet import build_supernet
+from di_nas.training import progress
+from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
 SPACE = "nb201"
 STUDY_NUM_CELLS = 1  # Cells per stage when --space is not nb201.
-CHILD_STEPS_PER_CALL = 25  # Child steps per compiled call (one progress update).
+GT_SEEDS = 2  # Standalone trainings per architecture (ground truth and its self-agreement).
 METHODS = ("plain", "di")
 
 __all__ = ["run_rank_study", "rank_correlation", "sample_archs", "is_degenerate",
-           "study_space_config", "reset_period", "MAX_EVAL_EXAMPLES"]
+           "study_space_config", "reset_period", "tau_summary", "quick_config"]
 
 
 # Pure helpers ----------------------------------------------------------------------------------
@@ -64,7 +71,7 @@ def rank_correlation(x, y) -> dict[str, float]:
 
     NaN where undefined (fewer than two values, or a constant list).
     """
-    from scipy import stats
+    from scipy import stats as scipy_stats
 
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) != len(y):
@@ -74,10 +81,49 @@ def rank_correlation(x, y) -> dict[str, float]:
         return {"kendall_tau": nan, "kendall_p": nan, "spearman_rho": nan, "spearman_p": nan}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tau = stats.kendalltau(x, y)
-        rho = stats.spearmanr(x, y)
+        tau = scipy_stats.kendalltau(x, y)
+        rho = scipy_stats.spearmanr(x, y)
     return {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
             "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue)}
+
+
+def _mean_tau(shared, truth) -> float:
+    """Mean over seeds (columns of `shared`, [archs, seeds]) of Kendall tau against `truth`."""
+    taus = [rank_correlation(shared[:, s], truth)["kendall_tau"] for s in range(shared.shape[1])]
+    return float(np.nanmean(taus)) if np.isfinite(taus).any() else float("nan")
+
+
+def tau_summary(shared: dict, gt_runs, resamples: int = 1000) -> dict:
+    """Taus, rhos and bootstrap intervals of each method against the mean ground truth.
+
+    Args:
+        shared: method -> shared-weight accuracies, [archs, seeds].
+        gt_runs: standalone accuracies, [GT seeds, archs] (at least two runs).
+        resamples: bootstrap resamples (architectures drawn with replacement).
+    """
+    gt_runs = np.asarray(gt_runs, np.float64)
+    truth = gt_runs.mean(axis=0)
+    out = {"gt_self_tau": rank_correlation(gt_runs[0], gt_runs[1])["kendall_tau"],
+           "gt_self_tau_ci95": stats.paired_statistic_ci(
+               lambda a, b: rank_correlation(a, b)["kendall_tau"], gt_runs[0], gt_runs[1],
+               resamples=resamples)}
+    for method, acc in shared.items():
+        acc = np.asarray(acc, np.float64)
+        per_seed = [rank_correlation(acc[:, s], truth) for s in range(acc.shape[1])]
+        out[method] = {
+            "kendall_tau": _mean_tau(acc, truth),
+            "spearman_rho": float(np.nanmean([c["spearman_rho"] for c in per_seed])),
+            "kendall_tau_per_seed": [c["kendall_tau"] for c in per_seed],
+            "kendall_tau_ci95": stats.paired_statistic_ci(_mean_tau, acc, truth,
+                                                          resamples=resamples),
+            "mean_acc": float(acc.mean())}
+    if set(METHODS) <= set(shared):
+        both = np.stack([np.asarray(shared[m], np.float64) for m in METHODS], axis=-1)
+        diff = lambda a, b: _mean_tau(a[..., 1], b) - _mean_tau(a[..., 0], b)  # noqa: E731
+        out["di_minus_plain_tau"] = diff(both, truth)
+        out["di_minus_plain_tau_ci95"] = stats.paired_statistic_ci(diff, both, truth,
+                                                                   resamples=resamples)
+    return out
 
 
 def sample_archs(space, num_archs: int, rng: np.random.Generator, skip_degenerate: bool = True,
@@ -118,6 +164,14 @@ def reset_period(di_cfg, num_train: int, batch_size: int) -> int | None:
     return di_cfg.reset_steps
 
 
+def quick_config(cfg):
+    """`cfg` shrunk to a smoke run: 4 archs, 10 child and 20 supernet steps, 2 seeds."""
+    s = cfg.study
+    return cfg.replace(study={"archs": min(s.archs, 4), "child_steps": min(s.child_steps, 10),
+                              "supernet_steps": min(s.supernet_steps, 20),
+                              "seeds": min(s.seeds, 2)})
+
+
 # Training --------------------------------------------------------------------------------------
 
 def _child_config(cfg, space_cfg):
@@ -131,227 +185,120 @@ def _child_config(cfg, space_cfg):
         "num_layers": space_cfg.num_cells, "filters": space_cfg.filters})
 
 
-def train_child(cfg, source, arch, space_cfg, eval_ds, steps: int, bar=None) -> dict:
-    """Trains `arch` standalone for `steps` steps (inside the strategy's scope); returns
-    `{'accuracy', 'loss'}` on `eval_ds`, the mean training loss of the last steps and the
-    parameter count."""
-    import keras
-
-    from di_nas import child as child_lib
-    from di_nas import distribute
-    from di_nas.data import make_dataset
-    from di_nas.training import final
-
-    strategy = tf.distribute.get_strategy()
+def ground_truth(cfg, source, archs, space_cfg, eval_ds) -> list[list[dict]]:
+    """`GT_SEEDS` standalone runs of every arch: [seed][arch] -> `train_child`'s result."""
     ccfg = _child_config(cfg, space_cfg)
-    o = cfg.optim
-    keras.utils.set_random_seed(cfg.seed)  # Every child starts from the same seed.
-    model = child_lib.build_child(arch, source.num_classes, source.image_shape,
-                                  num_layers=space_cfg.num_cells, filters=space_cfg.filters,
-                                  name="rank_child")
-    schedule = keras.optimizers.schedules.CosineDecay(
-        o.learning_rate, decay_steps=steps, alpha=o.learning_rate_min / o.learning_rate)
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=o.momentum,
-                                     nesterov=o.nesterov)
-    optimizer.build(model.trainable_variables)
-    loop = final.make_train_loop(model, optimizer, ccfg, source.num_classes)
-    ds = make_dataset(source, "train", cfg.data.batch_size, training=True, cfg=cfg.data,
-                      seed=cfg.seed)
-    iterator = iter(distribute.distribute_dataset(strategy, ds))
-    done, out = 0, {}
-    while done < steps:
-        n = min(CHILD_STEPS_PER_CALL, steps - done)
-        out = loop.train(iterator, tf.constant(n))
-        done += n
-        if bar is not None:
-            bar.update(n)
-    result = loop.evaluate(eval_ds)
-    result["train_loss"] = float(out["loss"]) / max(float(out["count"]), 1.0)
-    result["params"] = final.count_params(model)
-    return result
+    steps = cfg.study.child_steps
+    runs = []
+    with tqdm(total=GT_SEEDS * len(archs) * steps, desc="rank children", unit="step",
+              mininterval=2.0) as bar:
+        for g in range(GT_SEEDS):
+            runs.append([standalone.train_child(ccfg, source, arch, steps, eval_ds,
+                                                seed=cfg.seed + g, nesterov=cfg.optim.nesterov,
+                                                bar=bar) for arch in archs])
+    return runs
 
 
-def train_supernet(trainer, cfg, source, space, steps: int, reset_every: int | None,
+def train_supernet(loop, cfg, source, space, steps: int, reset_every: int | None,
                    desc: str) -> float:
-    """`steps` shared-weight steps on uniformly sampled architectures (cosine learning rate
-    over `trainer.total_steps`); the architectures and batches depend only on `cfg.seed`, so
-    every method sees the same ones. Returns the mean training loss of the last tenth."""
+    """`steps` shared-weight steps of `loop` (a `SharedLoop`) on uniformly sampled
+    architectures (cosine learning rate over `trainer.total_steps`); the architectures and
+    batches depend only on `cfg.seed`, so every method sees the same ones. Returns the mean
+    training loss of the last tenth."""
     from di_nas.data import make_dataset
 
     batches = make_dataset(source, "train", cfg.data.batch_size, training=True, cfg=cfg.data,
                            seed=cfg.seed).as_numpy_iterator()
     rng = np.random.default_rng([cfg.seed, 1])
-    losses = []
+    trainer, losses = loop.trainer, []
     for step in tqdm(range(steps), desc=desc, unit="step", mininterval=2.0):
         if reset_every and step and step % reset_every == 0 and trainer.projectors:
             trainer.reset_projectors()
-        losses += disturbance.train_arch(trainer, space.sample(rng), batches, 1)
+        losses += disturbance.train_arch(loop, space.sample(rng), batches, 1)
     return float(np.mean(losses[-max(1, steps // 10):]))
 
 
+def shared_accuracies(cfg, source, archs, space_cfg, eval_batches, every) -> dict:
+    """Per method: shared-weight accuracies [archs, seeds], final training losses and seconds.
+
+    One supernet and one pair of compiled loops serve every seed: each seed starts from the
+    initial weights of a supernet built with that seed (zero momentum, P = I).
+    """
+    study, space = cfg.study, get_space(SPACE)
+    di_cfg = dataclasses.replace(cfg.di, enabled=True)
+
+    def build(seed):
+        return build_supernet(SPACE, source.num_classes, source.image_shape, space_cfg, seed)
+
+    supernet = build(cfg.seed)
+    trainers = {"plain": SharedWeightTrainer(supernet, cfg.optim, None, study.supernet_steps),
+                "di": SharedWeightTrainer(supernet, cfg.optim, di_cfg, study.supernet_steps)}
+    plain_loop = SharedLoop(trainers["plain"])
+    loops = {"plain": plain_loop,
+             "di": SharedLoop(trainers["di"], evaluator=plain_loop.eval_batch)}
+    zero = disturbance.snapshot(trainers["plain"])
+    out = {m: {"acc": [], "train_loss": [], "seconds": 0.0} for m in METHODS}
+    for s in range(study.seeds):
+        seed = cfg.seed + s
+        initial = {**zero, "weights": [v.numpy() for v in build(seed).weights], "projectors": {}}
+        for method in METHODS:
+            t = time.time()
+            disturbance.restore(trainers[method], initial)
+            out[method]["train_loss"].append(train_supernet(
+                loops[method], cfg.replace(seed=seed), source, space, study.supernet_steps,
+                every if method == "di" else None, f"rank supernet {method} seed {seed}"))
+            out[method]["acc"].append([disturbance.evaluate_arch(loops[method], a,
+                                                                 eval_batches)["accuracy"]
+                                       for a in archs])
+            out[method]["seconds"] += time.time() - t
+    for method in METHODS:
+        out[method]["acc"] = np.asarray(out[method]["acc"]).T  # [archs, seeds]
+    return out
+
+
 # The study -------------------------------------------------------------------------------------
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
 
 def run_rank_study(cfg, source) -> dict:
     """Runs the rank-correlation study (see the module docstring); returns what `rank.json`
     holds (NaN where `rank.json` has null)."""
     from di_nas import distribute
+    from di_nas.studies import rank_report
 
-    start = time.time()
-    study = cfg.study
+    if cfg.bench.quick:
+        cfg = quick_config(cfg)
+    start, study = time.time(), cfg.study
     space_cfg = study_space_config(cfg.space)
-    space = get_space(SPACE)
-    di_cfg = dataclasses.replace(cfg.di, enabled=True)
-    every = reset_period(di_cfg, source.size("train"), cfg.data.batch_size)
-    archs, skipped = sample_archs(space, study.archs, np.random.default_rng(cfg.seed))
+    every = reset_period(cfg.di, source.size("train"), cfg.data.batch_size)
+    archs, skipped = sample_archs(get_space(SPACE), study.archs, np.random.default_rng(cfg.seed))
     strategy = distribute.get_strategy(cfg.distribute)
-    timings = {}
     with strategy.scope():
         eval_batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
-        images = np.concatenate([b[0] for b in eval_batches])
         labels = np.concatenate([b[1] for b in eval_batches])
-        eval_ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
+        eval_ds = tf.data.Dataset.from_tensor_slices(
+            (np.concatenate([b[0] for b in eval_batches]), labels)).batch(
             cfg.data.eval_batch_size)
-
         t = time.time()
-        standalone = []
-        with tqdm(total=len(archs) * study.child_steps, desc="rank children", unit="step",
-                  mininterval=2.0) as bar:
-            for arch in archs:
-                standalone.append(train_child(cfg, source, arch, space_cfg, eval_ds,
-                                              study.child_steps, bar))
-        timings["children"] = time.time() - t
-
-        supernet = build_supernet(SPACE, source.num_classes, source.image_shape, space_cfg,
-                                  seed=cfg.seed)
-        trainers = {"plain": SharedWeightTrainer(supernet, cfg.optim, None, study.supernet_steps),
-                    "di": SharedWeightTrainer(supernet, cfg.optim, di_cfg, study.supernet_steps)}
-        initial = disturbance.snapshot(trainers["plain"])
-        shared, train_loss = {}, {}
-        for method in METHODS:
-            t = time.time()
-            trainer = trainers[method]
-            disturbance.restore(trainer, initial)  # Identical weights, zero momentum, P = I.
-            train_loss[method] = train_supernet(trainer, cfg, source, space,
-                                                study.supernet_steps,
-                                                every if method == "di" else None,
-                                                f"rank supernet ({method})")
-            shared[method] = [disturbance.evaluate_arch(trainer, a, eval_batches)
-                              for a in archs]
-            timings[method] = time.time() - t
-    truth = [s["accuracy"] for s in standalone]
-    summary = {}
+        gt = ground_truth(cfg, source, archs, space_cfg, eval_ds)
+        timings = {"children": time.time() - t}
+        progress.log(f"rank: ground truth trained ({timings['children']:.0f}s); supernets next")
+        shared = shared_accuracies(cfg, source, archs, space_cfg, eval_batches, every)
+    gt_acc = np.array([[r["accuracy"] for r in run] for run in gt])
+    summary = tau_summary({m: shared[m]["acc"] for m in METHODS}, gt_acc)
     for method in METHODS:
-        acc = [s["accuracy"] for s in shared[method]]
-        summary[method] = {**rank_correlation(acc, truth),
-                           "mean_acc": float(np.mean(acc)),
-                           "final_train_loss": train_loss[method]}
-    per_arch = []
-    for i, arch in enumerate(archs):
-        per_arch.append({
-            "values": list(arch.values), "readable": str(arch),
-            "standalone_acc": truth[i], "standalone_loss": standalone[i]["loss"],
-            "standalone_train_loss": standalone[i]["train_loss"],
-            "params": standalone[i]["params"],
-            **{f"{m}_acc": shared[m][i]["accuracy"] for m in METHODS},
-            **{f"{m}_loss": shared[m][i]["loss"] for m in METHODS},
-        })
+        summary[method]["final_train_loss"] = float(np.mean(shared[method]["train_loss"]))
+        timings[method] = shared[method]["seconds"]
     result = {
-        **summary,
-        "archs": len(archs),
-        "dataset": source.name,
-        "seed": cfg.seed,
-        "child_steps": study.child_steps,
-        "supernet_steps": study.supernet_steps,
-        "space": dataclasses.asdict(space_cfg),
-        "optim": dataclasses.asdict(cfg.optim),
-        "di_config": dataclasses.asdict(di_cfg),
-        "di_reset_steps": every,
-        "skipped_degenerate": skipped,
-        "eval_examples": int(len(labels)),
-        "standalone_mean_acc": float(np.mean(truth)),
-        "per_arch": per_arch,
-        "timings": timings,
-        "seconds": time.time() - start,
+        **summary, "archs": len(archs), "dataset": source.name, "seed": cfg.seed,
+        "seeds": study.seeds, "gt_seeds": GT_SEEDS, "child_steps": study.child_steps,
+        "supernet_steps": study.supernet_steps, "quick": cfg.bench.quick,
+        "space": dataclasses.asdict(space_cfg), "optim": dataclasses.asdict(cfg.optim),
+        "di_config": dataclasses.asdict(dataclasses.replace(cfg.di, enabled=True)),
+        "di_reset_steps": every, "skipped_degenerate": skipped,
+        "eval_examples": int(len(labels)), "standalone_mean_acc": float(gt_acc.mean()),
+        "per_arch": rank_report.per_arch_rows(archs, gt, gt_acc, shared, METHODS),
+        "timings": timings, "seconds": time.time() - start,
     }
     if distribute.is_chief(strategy):
-        write_outputs(result, cfg.output_dir)
-    print_headline(result, cfg.output_dir)
+        rank_report.write_outputs(result, cfg.output_dir)
+    rank_report.print_headline(result, cfg.output_dir)
     return result
-
-
-# Outputs ---------------------------------------------------------------------------------------
-
-def write_outputs(result: dict, output_dir: str) -> None:
-    """`rank.json` (NaN written as null), `rank.png` and `rank.md` under `output_dir`, each
-    written atomically."""
-    import json
-
-    from di_nas.studies import plots
-
-    tf.io.gfile.makedirs(output_dir)
-    atomic_write_text(os.path.join(output_dir, "rank.json"),
-                json.dumps(_json_safe(result), indent=2) + "\n")
-    plots.plot_rank(result, os.path.join(output_dir, "rank.png"))
-    atomic_write_text(os.path.join(output_dir, "rank.md"), markdown(result))
-
-
-def markdown(result: dict) -> str:
-    """A short report: the correlations, the per-arch table and how they were measured."""
-    di = result["di_config"]
-    reset = result["di_reset_steps"]
-    lines = [
-        f"# Rank correlation on {result['dataset']}",
-        "",
-        f"{result['archs']} distinct nb201 architectures ({result['space']['num_cells']} "
-        f"cell(s) per stage, {result['space']['filters']} filters): each trained standalone "
-        f"for {result['child_steps']} steps (ground truth), and a supernet trained "
-        f"{result['supernet_steps']} steps on uniformly sampled architectures with plain and "
-        f"DI weight sharing from the same initial weights. Accuracy on "
-        f"{result['eval_examples']} search-valid examples.",
-        "",
-        "| method | Kendall tau | Spearman rho | mean shared-weight acc |",
-        "|---|---|---|---|",
-    ]
-    for method in METHODS:
-        s = result[method]
-        lines.append(f"| {method} | {s['kendall_tau']:.3f} | {s['spearman_rho']:.3f} "
-                     f"| {s['mean_acc']:.4f} |")
-    lines += ["", "| architecture | standalone acc | plain acc | DI acc |", "|---|---|---|---|"]
-    for row in sorted(result["per_arch"], key=lambda r: -r["standalone_acc"]):
-        readable = row["readable"].replace("|", "\\|")  # A literal pipe in a table cell.
-        lines.append(f"| `{readable}` | {row['standalone_acc']:.4f} "
-                     f"| {row['plain_acc']:.4f} | {row['di_acc']:.4f} |")
-    lines += [
-        "",
-        f"Standalone accuracy: inference mode (moving batch-norm statistics); shared-weight "
-        f"accuracy: batch statistics. Degenerate architectures (cell output independent of "
-        f"the input) are not sampled ({result['skipped_degenerate']} draw(s) skipped). "
-        f"DI: beta={di['beta']}, scale_beta={di['scale_beta']}, P reset "
-        + (f"every {reset} steps" if reset else "never")
-        + f" (di.reset={di['reset']}). Seed {result['seed']}, {result['seconds']:.0f}s.",
-        "",
-        "![standalone vs shared-weight accuracy](rank.png)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def print_headline(result: dict, output_dir: str) -> None:
-    for method in METHODS:
-        s = result[method]
-        print(f"rank {method:5s}: Kendall tau {s['kendall_tau']:.3f}, Spearman rho "
-              f"{s['spearman_rho']:.3f} (mean shared-weight acc {s['mean_acc']:.4f}, "
-              f"standalone {result['standalone_mean_acc']:.4f})", flush=True)
-    print(f"rank: {result['archs']} archs, {result['child_steps']} child steps, "
-          f"{result['supernet_steps']} supernet steps in {result['seconds']:.0f}s; "
-          f"wrote {os.path.join(output_dir, 'rank.json')}", flush=True)
