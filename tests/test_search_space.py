@@ -143,6 +143,12 @@ def test_loose_ends():
     for node in range(1, 5):
         chain += [node + 1, 0, node + 1, 0]
     assert enas_micro.loose_ends(chain) == [4]
+    # Unlike ENAS, a cell input no node reads is not part of the output: this chain never
+    # reads cell input 0, which ENAS would concatenate with node 4; the output is node 4 alone
+    # (see `di_nas.supernet.enas` for why).
+    chain = [1, 0, 1, 0] + chain[4:]
+    assert all(chain[n * 4 + 2 * s] != 0 for n in range(5) for s in range(2))
+    assert enas_micro.loose_ends(chain) == [4]
 
 
 def test_describe():

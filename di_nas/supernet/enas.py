@@ -6,6 +6,15 @@ per (layer, node, slot, op, stack) and per chosen input, as in the ENAS referenc
 `share_across_inputs`. Separable convs are ENAS's: twice (ReLU, depthwise, pointwise, BN), built
 as depthwise + 1x1 so that DI sees the pointwise kernel's input. A cell sums 1x1 convs of its
 loose-end nodes (equal to ENAS's concat + 1x1 conv) followed by batch norm.
+
+The cell output differs from ENAS's on one point: ENAS concatenates every state that no node
+reads, the two cell inputs included; here only unread *nodes* are concatenated
+(`search_space.enas_micro.loose_ends`), and a cell input no node reads is dropped. Kept
+because the supernet, the standalone child, the drawings and every saved architecture share
+this one rule (changing it changes the network of every saved architecture and checkpoint), and
+because ENAS's rule adds an unsearched copy of the previous cells' outputs to the cell output
+whenever the sampled nodes ignore them, so the output is then partly independent of the sampled
+ops. Its effect on search results has not been measured here.
 """
 
 from __future__ import annotations
