@@ -17,7 +17,8 @@ Choices that hold for every strategy, and why:
   the architecture in the compiled step *outside* `strategy.run` (cross-replica context), from
   the controller's `tf.random.Generator` (or a stateless seed), and passes it to `strategy.run`
   as an argument: `strategy.run` broadcasts a plain tensor argument, so every replica of a
-  worker gets the same value (`run_steps(..., args_fn=sample)` does exactly this). Across
+  worker gets the same value (`training.loops.run_steps(..., args_fn=sample)` does exactly
+  this). Across
   workers, each worker runs the same cross-replica code on identical state (same seed, same
   mirrored controller weights, same number of draws), so each draws the same architecture;
   sampling inside `strategy.run` would instead give each replica its own stream, and the
@@ -42,7 +43,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 
+import numpy as np
 import tensorflow as tf
 
 from di_nas.errors import UserError
@@ -216,59 +219,34 @@ def distribute_dataset(strategy: tf.distribute.Strategy, ds: tf.data.Dataset):
     return strategy.experimental_distribute_dataset(ds)
 
 
-# Several steps in one tf.function (Orbit style) ------------------------------------------------
+def split_batch(strategy, images, labels):
+    """One host batch (numpy or tensors) -> per-replica values, as `distribute_dataset` splits
+    a global batch (consecutive slices); the batch itself on a single replica."""
+    n = strategy.num_replicas_in_sync
+    images = tf.convert_to_tensor(images, tf.float32)
+    labels = tf.convert_to_tensor(labels, tf.int32)
+    if n == 1:
+        return images, labels
+    per, rest = divmod(int(images.shape[0]), n)
+    if rest:
+        raise ValueError(f"batch of {int(images.shape[0])} does not split over {n} replicas")
+
+    def part(ctx):
+        i = ctx.replica_id_in_sync_group
+        return images[i * per:(i + 1) * per], labels[i * per:(i + 1) * per]
+
+    return strategy.experimental_distribute_values_from_function(part)
 
 
-def run_steps(strategy, step_fn, iterator, num_steps, *, args_fn=None,
-              metrics=("loss", "accuracy"), reduce_op=tf.distribute.ReduceOp.MEAN):
-    """Runs `num_steps` steps of `step_fn` on every replica; returns the reduced metrics.
-
-    Call it inside one `tf.function` (see `compile_steps`), with `num_steps` a tensor, so one
-    trace serves every call. Each step reads one distributed batch `(images, labels)` from
-    `iterator`, calls `args_fn(step)` once in cross-replica context (the architecture: the same
-    value reaches every replica) and runs `strategy.run(step_fn, (images, labels, *extra))`.
-
-    Args:
-      strategy: the strategy whose scope holds the variables.
-      step_fn: per-replica step returning a dict with (at least) the keys of `metrics`, each a
-        replica-local scalar (e.g. `SharedWeightTrainer.train_step`).
-      iterator: an iterator over `distribute_dataset(strategy, ds)`.
-      num_steps: number of steps (int or scalar int tensor, >= 1).
-      args_fn: `step -> tensor or tuple` of extra per-step arguments (the architecture),
-        or None.
-      metrics: the keys to reduce.
-      reduce_op: MEAN (metrics are means: averaged over replicas and steps) or SUM (metrics
-        are sums, e.g. `eval_step`: summed over replicas and steps).
-
-    Returns:
-      `{key: scalar}`.
-    """
-    totals = {k: tf.constant(0.0) for k in metrics}
-    num_steps = tf.convert_to_tensor(num_steps, tf.int32)
-    for step in tf.range(num_steps):
-        images, labels = next(iterator)
-        extra = () if args_fn is None else args_fn(step)
-        extra = tuple(extra) if isinstance(extra, (tuple, list)) else (extra,)
-        out = strategy.run(step_fn, args=(images, labels, *extra))
-        totals = {k: totals[k] + tf.cast(strategy.reduce(reduce_op, out[k], axis=None),
-                                         tf.float32)
-                  for k in metrics}
-    if reduce_op == tf.distribute.ReduceOp.MEAN:
-        count = tf.cast(tf.maximum(num_steps, 1), tf.float32)
-        totals = {k: v / count for k, v in totals.items()}
-    return totals
-
-
-def compile_steps(strategy, step_fn, **kwargs):
-    """`tf.function((iterator, num_steps) -> metrics)` over `run_steps`; build it once.
-
-    On TPU the body of `strategy.run` is XLA-compiled by `TPUStrategy` itself; a
-    `jit_compile=True` around the loop is neither needed nor supported by the mirrored
-    strategies (their all-reduce and merge_call run outside XLA).
-    """
-
-    @tf.function
-    def loop(iterator, num_steps):
-        return run_steps(strategy, step_fn, iterator, num_steps, **kwargs)
-
-    return loop
+def host_batches(strategy, batches: Iterable) -> Iterable:
+    """A distributed iterator over host batches `(images, labels)` (numpy or tensors) of one
+    global size, in order (e.g. for `training.loops.SharedLoop.train`)."""
+    batches = list(batches)
+    sizes = {len(b[1]) for b in batches}
+    if len(sizes) != 1:
+        raise ValueError(f"host batches must have one size, got {sorted(sizes)}")
+    images = np.concatenate([np.asarray(b[0], np.float32) for b in batches])
+    labels = np.concatenate([np.asarray(b[1], np.int32) for b in batches])
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(sizes.pop(),
+                                                                   drop_remainder=True)
+    return iter(distribute_dataset(strategy, ds))

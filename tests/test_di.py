@@ -16,6 +16,7 @@ from di_nas.config import DataConfig, SpaceConfig
 from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
+from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
 LR = 0.05
@@ -47,15 +48,24 @@ def env():
                               seed=0).as_numpy_iterator())
     space = get_space("enas_micro")
     rng = np.random.default_rng(0)
-    disturbance.train_arch(plain, space.sample(rng), batches, 1)  # Trace once.
+    plain_loop = SharedLoop(plain)
+    disturbance.train_arch(plain_loop, space.sample(rng), batches, 1)  # Trace once.
     for _ in range(79):
-        disturbance.train_arch(plain, space.sample(rng), batches, 1)
+        disturbance.train_arch(plain_loop, space.sample(rng), batches, 1)
     disturbance.clear_momentum(plain)
     covariance_di = SharedWeightTrainer(net, _optim(), _di(inputs="covariance"),
                                         total_steps=1000)
+    # One loop per trainer; the three evaluate through one trace (they share the supernet).
+    loops = {plain: plain_loop, **{t: SharedLoop(t, evaluator=plain_loop.eval_batch)
+                                   for t in (di, covariance_di)}}
     return types.SimpleNamespace(net=net, plain=plain, di=di, covariance_di=covariance_di,
-                                 batches=batches, evals=evals, space=space,
+                                 loops=loops, batches=batches, evals=evals, space=space,
                                  warm=disturbance.snapshot(plain))
+
+
+def _train_one(env, trainer, batch, arch) -> float:
+    """One step of `trainer` on one host batch; returns its loss."""
+    return disturbance.train_arch(env.loops[trainer], arch, iter([batch]), 1)[0]
 
 
 def _sharing_pair(space, rng):
@@ -86,12 +96,12 @@ def test_snapshot_restore_gives_identical_steps(env):
     arch = env.space.sample(np.random.default_rng(1))
     batch = next(env.batches)
     disturbance.restore(env.di, env.warm)
-    first = disturbance.compiled(env.di).train(batch, arch)
+    first = _train_one(env, env.di, batch, arch)
     after_one = [v.numpy() for v in env.net.weights]
     disturbance.restore(env.di, env.warm)
     np.testing.assert_array_equal(env.di.step.numpy(), env.warm["step"])
-    again = disturbance.compiled(env.di).train(batch, arch)
-    assert again["loss"] == pytest.approx(first["loss"], abs=1e-6)
+    again = _train_one(env, env.di, batch, arch)
+    assert again == pytest.approx(first, abs=1e-6)
     # Equal up to oneDNN's summation order.
     for var, value in zip(env.net.weights, after_one, strict=True):
         np.testing.assert_allclose(var.numpy(), value, atol=1e-6)
@@ -120,12 +130,11 @@ def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
     disturbance.restore(env.di, env.warm)
     env.di.reset_projectors()
     recorded = {site: [] for site in SITES}
-    step = disturbance.compiled(env.di)
     for _ in range(8):  # A trains with DI, so P holds exactly the inputs recorded here.
         batch = next(env.batches)
         for site, x in _mean_inputs(net, batch[0], arch_a).items():
             recorded[site].append(x)
-        step.train(batch, arch_a)
+        _train_one(env, env.di, batch, arch_a)
     disturbance.clear_momentum(env.di)
     start = disturbance.snapshot(env.di)
     before = {s: np.stack(recorded[s]) @ _kernel_matrix(net, arch_a, s) for s in SITES}
@@ -133,7 +142,8 @@ def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
 
     def train_b(trainer):
         disturbance.restore(trainer, start)
-        losses = disturbance.train_arch(trainer, arch_b, iter(b_batches), len(b_batches))
+        losses = disturbance.train_arch(env.loops[trainer], arch_b, iter(b_batches),
+                                        len(b_batches))
         change = {s: np.linalg.norm(np.stack(recorded[s]) @ _kernel_matrix(net, arch_a, s)
                                     - before[s]) for s in SITES}
         return change, losses
@@ -164,7 +174,7 @@ def test_di_reduces_disturbance_over_random_pairs(env):
         for name, trainer in (("plain", env.plain), ("di", di)):
             disturbance.restore(trainer, env.warm)
             out = disturbance.measure_disturbance(
-                trainer, a, b, iter(batches), env.evals, steps, phase=functools.partial(
+                env.loops[trainer], a, b, iter(batches), env.evals, steps, phase=functools.partial(
                     disturbance.pd_phase, trainer))
             assert set(out) >= {"a_acc_before", "a_acc_after", "pd_acc", "pd_loss",
                                 "b_acc_before", "b_acc_after", "b_gain"}
@@ -183,7 +193,7 @@ def test_study_switches_projecting_and_recording(env):
     arch_a, arch_b = _sharing_pair(env.space, rng)
     disturbance.restore(env.di, env.warm)
     env.di.reset_projectors()
-    disturbance.compiled(env.di).train(next(env.batches), arch_a)  # P now holds A's inputs.
+    _train_one(env, env.di, next(env.batches), arch_a)  # P now holds A's inputs.
     start = disturbance.snapshot(env.di)
     batch = next(env.batches)
 
@@ -192,7 +202,7 @@ def test_study_switches_projecting_and_recording(env):
         trainer.projecting.assign(projecting)
         trainer.recording.assign(recording)
         try:
-            disturbance.compiled(trainer).train(batch, arch_b)
+            _train_one(env, trainer, batch, arch_b)
         finally:
             trainer.projecting.assign(True)
             trainer.recording.assign(True)
@@ -236,12 +246,11 @@ def test_covariance_di_keeps_a_shared_layer_response_to_a_inputs(env):
     disturbance.restore(di, env.warm)
     di.reset_projectors()
     moments = {site: 0.0 for site in SITES}
-    step = disturbance.compiled(di)
     for _ in range(8):
         batch = next(env.batches)
         for site, m in _moments(net, batch[0], arch_a).items():
             moments[site] = moments[site] + m / 8
-        step.train(batch, arch_a)
+        _train_one(env, di, batch, arch_a)
     disturbance.clear_momentum(di)
     start = disturbance.snapshot(di)
     before = {s: _kernel_matrix(net, arch_a, s) for s in SITES}
@@ -249,7 +258,8 @@ def test_covariance_di_keeps_a_shared_layer_response_to_a_inputs(env):
 
     def train_b(trainer):
         disturbance.restore(trainer, start)
-        losses = disturbance.train_arch(trainer, arch_b, iter(b_batches), len(b_batches))
+        losses = disturbance.train_arch(env.loops[trainer], arch_b, iter(b_batches),
+                                        len(b_batches))
         energy = {}
         for s in SITES:
             dw = _kernel_matrix(net, arch_a, s) - before[s]

@@ -17,6 +17,7 @@ import tensorflow as tf
 from di_nas import config as config_lib
 from di_nas import distribute
 from di_nas.errors import UserError
+from di_nas.training import loops
 from di_nas.training.shared_step import SharedWeightTrainer
 from tests import tiny_supernet as tiny
 
@@ -100,15 +101,49 @@ def test_run_steps_reduces_over_replicas_and_steps():
     def step(x, y, offset):
         return {"mean": tf.reduce_mean(x) + offset, "n": tf.cast(tf.size(y), tf.float32)}
 
-    loop = distribute.compile_steps(strategy, step, args_fn=lambda s: (tf.cast(s, tf.float32),),
-                                    metrics=("mean",))
+    loop = loops.compile_steps(strategy, step, args_fn=lambda s: (tf.cast(s, tf.float32),),
+                               metrics=("mean",))
     out = loop(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(4))
     # Batches 0..3 hold 0-3, 4-7, ...; step s adds s: mean over steps of (4s + 1.5 + s).
     assert float(out["mean"]) == pytest.approx(np.mean([5 * s + 1.5 for s in range(4)]))
-    sums = distribute.compile_steps(strategy, step, args_fn=lambda s: (0.0,), metrics=("n",),
-                                    reduce_op=tf.distribute.ReduceOp.SUM)
+    sums = loops.compile_steps(strategy, step, args_fn=lambda s: (0.0,), metrics=("n",),
+                               reduce_op=tf.distribute.ReduceOp.SUM)
     out = sums(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(3))
     assert float(out["n"]) == 12.0
+    each = loops.compile_steps(strategy, step, args_fn=lambda s: (0.0,), metrics=("mean",),
+                               per_step=True)
+    out = each(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(3))
+    np.testing.assert_allclose(out["mean"].numpy(), [1.5, 5.5, 9.5])
+    # Host batches reach the replicas in order, each split as a dataset's global batch is.
+    host = [(images[4 * i:4 * i + 4], images[4 * i:4 * i + 4]) for i in range(3)]
+    out = each(distribute.host_batches(strategy, host), tf.constant(3))
+    np.testing.assert_allclose(out["mean"].numpy(), [1.5, 5.5, 9.5])
+
+
+def test_shared_loop_traces_once_for_every_architecture_and_chunk():
+    """Chunks of 1, 2 and 3 steps on three architectures: one trace, per-step losses, and the
+    trainer's step counts every step; evaluation sums over batches."""
+    strategy = tf.distribute.get_strategy()
+    trainer = SharedWeightTrainer(tiny.TinySupernet(), PLAIN_SGD, DI, total_steps=STEPS)
+    loop = loops.SharedLoop(trainer)
+    images, labels = tiny.examples(6 * B)
+    batches = [(images[i * B:(i + 1) * B], labels[i * B:(i + 1) * B]) for i in range(6)]
+    start = 0
+    for steps in (1, 2, 3):
+        chunk = batches[start:start + steps]
+        iterator = distribute.host_batches(strategy, chunk)
+        out = loop.train(iterator, steps, tiny.arch_for_step(steps))
+        assert out["loss"].shape == (steps,) and np.all(np.isfinite(out["loss"].numpy()))
+        start += steps
+    assert int(trainer.step.numpy()) == 6
+    split = [distribute.split_batch(strategy, x, y) for x, y in batches[:2]]
+    result = loop.evaluate(split, tiny.arch_for_step(0))
+    assert 0.0 <= result["accuracy"] <= 1.0 and np.isfinite(result["loss"])
+    rewards = loop.rewards(*split[0], tf.stack([tiny.arch_for_step(s) for s in range(3)]))
+    assert rewards.shape == (3,)
+    assert loop.tracing_counts() == {"train": 1, "train_batch": 0, "eval_batch": 1,
+                                     "rewards": 1}
+
 
 
 # The shared-weight step on two replicas --------------------------------------------------------
@@ -119,9 +154,10 @@ def _train(strategy, images, labels, bn_group, di=DI):
         net = tiny.TinySupernet(bn_group=bn_group)
         trainer = SharedWeightTrainer(net, PLAIN_SGD, di, total_steps=STEPS)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2 * B, drop_remainder=True)
-    loop = distribute.compile_steps(strategy, trainer.train_step, args_fn=tiny.arch_for_step)
-    metrics = loop(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(STEPS))
-    return net, trainer, {k: float(v) for k, v in metrics.items()}
+    loop = loops.SharedLoop(trainer, sample=lambda: tiny.arch_for_step(trainer.step),
+                            strategy=strategy)
+    metrics = loop.train(iter(distribute.distribute_dataset(strategy, ds)), STEPS)
+    return net, trainer, {k: float(np.mean(v)) for k, v in metrics.items()}
 
 
 @pytest.fixture(scope="module")

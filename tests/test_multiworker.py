@@ -122,6 +122,7 @@ def worker(output_dir, dump_path):
     from di_nas import distribute
 
     strategy = distribute.get_strategy(config_lib.DistributeConfig(strategy="multi_worker"))
+    from di_nas.training.loops import SharedLoop
     from di_nas.training.shared_step import SharedWeightTrainer
     from tests import tiny_supernet as tiny
 
@@ -135,8 +136,9 @@ def worker(output_dir, dump_path):
     images, labels = tiny.examples(STEPS * batch)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(
         batch, drop_remainder=True)
-    loop = distribute.compile_steps(strategy, trainer.train_step, args_fn=tiny.arch_for_step)
-    metrics = loop(iter(distribute.distribute_dataset(strategy, ds)), tf.constant(STEPS))
+    loop = SharedLoop(trainer, sample=lambda: tiny.arch_for_step(trainer.step),
+                      strategy=strategy)
+    metrics = loop.train(iter(distribute.distribute_dataset(strategy, ds)), STEPS)
 
     target = distribute.write_dir(output_dir, strategy)
     # Checkpointing is collective: every worker saves, non-chief workers into a temp dir.
@@ -146,7 +148,7 @@ def worker(output_dir, dump_path):
         with tf.io.gfile.GFile(os.path.join(target, "results.json"), "w") as f:
             json.dump({"task_index": strategy.cluster_resolver.task_id,
                        "steps": int(trainer.step.numpy()),
-                       "loss": float(metrics["loss"])}, f)
+                       "loss": float(np.mean(metrics["loss"]))}, f)
     np.savez(dump_path, **tiny.bank_arrays(net, trainer))
     with open(dump_path.replace(".npz", ".json"), "w") as f:
         json.dump({"write_dir": target}, f)

@@ -1,4 +1,4 @@
-"""Tests of the Keras Tuner oracles: trials, compact persistence, reload, in-graph sampling."""
+"""Tests of the Keras Tuner oracles: trials, compact persistence, reload, the search protocol."""
 
 import json
 import os
@@ -8,11 +8,16 @@ import pytest
 import tensorflow as tf
 
 from di_nas.bench.oracle import oracle_ms_per_trial
+from di_nas.config import ControllerConfig
 from di_nas.controller.oracle import STATE_FILE, TRIALS_FILE, make_oracle
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 
 NAMES = ["reinforce", "random", "bayesian"]
+
+
+def _cfg(name, **fields):
+    return ControllerConfig(name=name, lstm_units=8, **fields)
 
 
 def _run_trials(oracle, space, num):
@@ -32,7 +37,7 @@ def _lines(directory):
 @pytest.mark.parametrize("name", NAMES)
 def test_trials_persist_compactly_and_reload(name, tmp_path):
     space = get_space("nb201")
-    oracle = make_oracle(name, space, None, seed=0, directory=str(tmp_path))
+    oracle = make_oracle(_cfg(name), space, seed=0, directory=str(tmp_path))
     _run_trials(oracle, space, 6)
     running = oracle.create_trial("tuner0")  # Left running, as if the job stopped here.
 
@@ -42,7 +47,7 @@ def test_trials_persist_compactly_and_reload(name, tmp_path):
     best = oracle.get_best_trials()[0]
     assert best.score == max(line["score"] for line in lines)
 
-    again = make_oracle(name, space, None, seed=0, directory=str(tmp_path))
+    again = make_oracle(_cfg(name), space, seed=0, directory=str(tmp_path))
     assert len(again.trials) == 7
     assert again.get_best_trials()[0].trial_id == best.trial_id
     assert again.get_best_trials()[0].hyperparameters.values == best.hyperparameters.values
@@ -61,22 +66,57 @@ def test_trials_persist_compactly_and_reload(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_in_graph_sampling(name):
     space = get_space("enas_micro")
-    oracle = make_oracle(name, space, None, seed=1)
-    archs = tf.function(lambda: oracle.sample_architectures(5))().numpy()
+    oracle = make_oracle(_cfg(name), space, seed=1)
+    archs = tf.function(lambda: oracle.sample(5))().numpy()
     assert archs.shape == (5, space.length)
     for row in archs:
         space.architecture(row)
+    seeded = tf.function(lambda s: oracle.sample(3, s))
+    seed = tf.constant([7, 2], tf.int64)
+    np.testing.assert_array_equal(seeded(seed).numpy(), seeded(seed).numpy())  # Stateless.
     assert set(oracle.checkpoint_items())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_oracle_speaks_the_search_protocol(name):
+    """`round` scores proposals with the reward function and records trials; `candidates`
+    are valid architectures, the baselines' best trial first."""
+    space = get_space("nb201")
+    oracle = make_oracle(_cfg(name, aggregate=3), space, seed=0)
+    scored = []
+
+    def reward_fn(archs):
+        scored.extend(archs.numpy().tolist())
+        return tf.cast(archs[:, 0], tf.float32) / 4.0
+
+    for i in range(2):
+        metrics = oracle.round(reward_fn, tf.constant([5, i], tf.int64))
+        assert 0.0 <= metrics["reward_mean"] <= 1.0
+    assert len(scored) == 6  # Three proposals per round, each scored once.
+    # REINFORCE records one trial per round, the baselines one per proposal.
+    assert len(oracle.trials) == (2 if name == "reinforce" else 6)
+    candidates = oracle.candidates(4, seed=0)
+    assert len(candidates) == 4
+    for values in candidates:
+        space.architecture(values)
+    if name != "reinforce":
+        best = oracle.get_best_trials(1)[0]
+        assert list(candidates[0]) == list(space.from_hp_values(
+            best.hyperparameters.values).values)
 
 
 def test_unknown_oracle_is_a_user_error():
     with pytest.raises(UserError, match="nope"):
-        make_oracle("nope", get_space("nb201"))
+        ControllerConfig(name="nope")
+    bad = ControllerConfig.__new__(ControllerConfig)
+    object.__setattr__(bad, "name", "nope")
+    with pytest.raises(UserError, match="nope"):
+        make_oracle(bad, get_space("nb201"))
 
 
 def test_state_file_does_not_grow(tmp_path):
     space = get_space("nb201")
-    oracle = make_oracle("reinforce", space, None, seed=0, directory=str(tmp_path))
+    oracle = make_oracle(_cfg("reinforce"), space, seed=0, directory=str(tmp_path))
     _run_trials(oracle, space, 5)
     small = os.path.getsize(tmp_path / STATE_FILE)
     _run_trials(oracle, space, 60)
@@ -87,13 +127,9 @@ def test_state_file_does_not_grow(tmp_path):
 def test_reinforce_round_records_one_trial(tmp_path):
     space = get_space("nb201")
 
-    class Cfg:
-        class controller:  # noqa: N801 - mimics a nested config dataclass.
-            aggregate = 4
-            max_trials = 3
-
-    oracle = make_oracle("reinforce", space, Cfg, seed=0, directory=str(tmp_path))
-    step = tf.function(lambda: oracle.train_step(
+    oracle = make_oracle(_cfg("reinforce", aggregate=4), space, seed=0,
+                         directory=str(tmp_path), max_trials=3)
+    step = tf.function(lambda: oracle.trainer.train_step(
         lambda a: tf.cast(a[:, 0], tf.float32) / 4.0))
     for _ in range(2):
         metrics = {k: v.numpy() for k, v in step().items()}
@@ -120,7 +156,7 @@ def test_bench_oracle_reports_positive_ms(tmp_path):
 def test_without_directory_trials_stay_in_memory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     space = get_space("nb201")
-    oracle = make_oracle("random", space, None, seed=0)
+    oracle = make_oracle(_cfg("random"), space, seed=0)
     _run_trials(oracle, space, 3)
     assert len(oracle.trials) == 3 and os.listdir(tmp_path) == []
 

@@ -101,6 +101,28 @@ def test_keras_tuner_baselines_drive_the_supernet(tmp_path, controller):
     assert len(lines) == 2
 
 
+def test_one_trace_for_every_chunk_and_architecture(tmp_path):
+    """Chunks of 3 and 1 steps, each step on its own sampled architecture, run through one
+    trace of the compiled loop; every controller round reuses one trace of the rewards."""
+    import tensorflow as tf
+
+    from di_nas.data import load_source
+    from di_nas.training.search import Search, _StopFlag
+
+    cfg = _tiny(tmp_path, space={"name": "nb201", "num_cells": 1},
+                search={"epochs": 1, "steps_per_epoch": 4, "num_candidates": 3, "log_every": 3},
+                controller={"lstm_units": 8, "steps_per_epoch": 3, "aggregate": 2})
+    search = Search(cfg, tf.distribute.get_strategy(), load_source(cfg.data, cfg.seed))
+    with _StopFlag() as stop:
+        search.shared_phase(0, stop, None)
+    assert int(search.trainer.step.numpy()) == 4
+    search.controller_phase(0, None)
+    assert len(search.oracle.trials) == 3  # One REINFORCE trial per round.
+    counts = search.loop.tracing_counts()
+    assert counts["train_sampled"] == 1 and counts["rewards"] == 1, counts
+    assert counts["train"] == counts["train_batch"] == 0, counts
+
+
 def test_mismatched_output_dir_is_refused(tmp_path):
     outputs.prepare_output_dir(_tiny(tmp_path))
     with pytest.raises(UserError, match="different configuration"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from di_nas.config import ControllerConfig
 from di_nas.controller.oracle import make_oracle
 from di_nas.search_space import get_space
 
@@ -32,7 +33,7 @@ def oracle_ms_per_trial(num_trials: int, directory: str, warm: int | None = None
     if not 0 <= warm < num_trials:
         raise ValueError(f"warm={warm} must lie in [0, num_trials={num_trials})")
     search_space = get_space(space)
-    oracle = make_oracle("reinforce", search_space, None, seed, directory)
+    oracle = make_oracle(ControllerConfig(name="reinforce"), search_space, seed, directory)
     oracle.populate_space("warmup")  # Trace the policy's sampler outside the timing.
     elapsed = 0.0
     for i in range(num_trials):

@@ -1,10 +1,12 @@
 """What `di_nas.bench` times: compiled train steps on random tensors, and the timer.
 
-A benchmark network is a `Net` value (search network sizes plus the image size). The supernet step
-is `SharedWeightTrainer.train_step` as a `tf.function` taking the architecture as a tensor (one
-trace for every architecture); the child step is the same architecture as a standalone Keras
-model with a comparable custom step (forward, loss, tape gradient, Keras SGD with Nesterov
-momentum). This module reads no data, writes no files and keeps no global state.
+A benchmark network is a `Net` value (search network sizes plus the image size). Both steps
+are the jobs' own step machines (`di_nas.training.loops`), one step per call on a fixed batch:
+the supernet step is `SharedLoop.train_batch` (the architecture is a tensor argument: one trace
+for every architecture); the child step is the same architecture as a standalone Keras model
+trained by `ChildLoop.train_batch` (forward, loss, tape gradient, Keras SGD with Nesterov
+momentum; no clipping, decay or label smoothing). This module reads no data, writes no files
+and keeps no global state.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tensorflow as tf
 from di_nas.child import build_child
 from di_nas.config import SpaceConfig
 from di_nas.supernet import build_supernet
+from di_nas.training.loops import ChildLoop, SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
 NUM_CLASSES = 10  # CIFAR-10 shaped inputs.
@@ -84,27 +87,17 @@ def make_trainer(supernet, optim_cfg, di_cfg) -> SharedWeightTrainer:
 
 
 def supernet_step(trainer: SharedWeightTrainer) -> tf.types.experimental.GenericFunction:
-    """`tf.function((images, labels, arch) -> metrics)` of the per-replica shared-weight step."""
-    return tf.function(trainer.train_step)
+    """`tf.function((images, labels, arch) -> metrics)`: one shared-weight step of the search's
+    machine."""
+    return SharedLoop(trainer).train_batch
 
 
 def child_step(model: keras.Model, learning_rate: float):
-    """`tf.function((images, labels) -> loss)`: the custom train step of a standalone child."""
+    """`tf.function((images, labels) -> metrics)`: one step of final training's machine on a
+    standalone child."""
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
     optimizer.build(model.trainable_variables)  # Slot variables outside the traced step.
-
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True)
-            loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    return step
+    return ChildLoop(model, optimizer, NUM_CLASSES).train_batch
 
 
 def build_child_net(arch, net: Net) -> keras.Model:

@@ -156,8 +156,9 @@ class ReinforceOracle(CompactPersistenceMixin, kt.Oracle):
     def round(self, reward_fn, seed=None, tuner_id: str = "controller") -> dict[str, float]:
         """One controller step: `aggregate` samples (stateless in a shape-[2] `seed`), their
         rewards `reward_fn(archs)` (int32 [N, D] -> float [N]), one REINFORCE update; recorded
-        as one trial. Returns the step's scalars (reward_mean, baseline, entropy, ...)."""
-        archs = self._propose(tf.convert_to_tensor(seed, tf.int64))
+        as one trial. Returns the step's scalars (reward_mean, baseline, entropy, ...). Without
+        a seed the policy's checkpointed generator samples."""
+        archs = self._propose(None if seed is None else tf.convert_to_tensor(seed, tf.int64))
         metrics = self._learn(archs, reward_fn(archs))
         self.record_round(metrics, tuner_id)
         return {k: float(v) for k, v in metrics.items() if k != "best_arch"}

@@ -74,9 +74,7 @@ class ReinforceTrainer(tf.Module):
         return self.optimizer.iterations
 
     def train_step(self, reward_fn: Callable[[tf.Tensor], tf.Tensor], seed=None):
-        """One controller step; callable inside a `tf.function`.
-
-        The baseline is updated with this step's mean reward first, then used (as ENAS does).
+        """One controller step, sampling and scoring included; callable inside a `tf.function`.
 
         Args:
           reward_fn: maps int32 archs [N, D] to float rewards [N] (TF ops only).
@@ -84,12 +82,23 @@ class ReinforceTrainer(tf.Module):
             generator.
 
         Returns:
+          What `learn` returns.
+        """
+        archs, _, _ = self.policy.sample(self.aggregate, seed)
+        return self.learn(archs, reward_fn(archs))
+
+    def learn(self, archs, rewards):
+        """One Adam step on sampled `archs` (int32 [N, D]) and their `rewards` (float [N]).
+
+        The baseline is updated with this step's mean reward first, then used (as ENAS does).
+        Callable inside a `tf.function`.
+
+        Returns:
           A dict of tensors: scalars 'reward_mean', 'baseline', 'entropy', 'loss', 'log_prob'
           (means over the samples), 'best_reward', and 'best_arch' (int32 [D], the sample with
           the highest reward).
         """
-        archs, _, _ = self.policy.sample(self.aggregate, seed)
-        rewards = tf.stop_gradient(tf.cast(reward_fn(archs), tf.float32))
+        rewards = tf.stop_gradient(tf.cast(rewards, tf.float32))
         reward_mean = tf.reduce_mean(rewards)
         self.baseline.assign(update_baseline(self.baseline, reward_mean, self.baseline_decay))
         variables = self.policy.trainable_variables

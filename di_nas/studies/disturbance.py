@@ -7,23 +7,22 @@
 plain and disturbance-immune weight sharing can be compared from the same weights (two
 trainers may share one supernet: a snapshot of one restores into the other).
 
-The train and eval steps are `tf.function`s traced once for every architecture (the arch is
-an int32 tensor argument) and run through `tf.distribute.get_strategy()`, so this works under
-whatever strategy scope the caller entered. Batches may be numpy arrays or tensors (e.g. from
-a `tf.data` iterator). This module holds no study logic (see `di_nas.studies.pd`).
+Training and evaluation run through the trainer's `training.loops.SharedLoop` (built once
+by the caller, under its strategy): `train_arch` runs its steps in one compiled call, and one
+trace serves every architecture (the arch is an int32 tensor argument). Batches may be numpy
+arrays or tensors (e.g. from a `tf.data` iterator). This module holds no study logic (see
+`di_nas.studies.pd`).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
 
+from di_nas import distribute
 from di_nas.di import math as proj
-
-_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _arch_tensor(arch) -> tf.Tensor:
@@ -31,92 +30,23 @@ def _arch_tensor(arch) -> tf.Tensor:
     return tf.constant(np.asarray(values, np.int32))
 
 
-def _split_for_replicas(strategy, batch):
-    """One global batch -> per-replica values (the batch itself on a single replica)."""
-    n = strategy.num_replicas_in_sync
-    images = tf.convert_to_tensor(batch[0], tf.float32)
-    labels = tf.convert_to_tensor(batch[1], tf.int32)
-    if n == 1:
-        return images, labels
-    size = int(images.shape[0])
-    if size % n:
-        raise ValueError(f"batch of {size} does not split over {n} replicas")
-    per = size // n
+def train_arch(loop, arch, batches: Iterator, steps: int) -> list[float]:
+    """`steps` shared-weight steps on `arch` in one compiled call; returns each step's loss.
 
-    def part(ctx):
-        i = ctx.replica_id_in_sync_group
-        return images[i * per:(i + 1) * per], labels[i * per:(i + 1) * per]
-
-    return strategy.experimental_distribute_values_from_function(part)
+    Args:
+      loop: the trainer's `training.loops.SharedLoop`.
+      arch: an `Architecture` or int sequence.
+      batches: an iterator of host batches `(images, labels)`; `steps` of them are used.
+      steps: number of steps.
+    """
+    iterator = distribute.host_batches(loop.strategy, [next(batches) for _ in range(steps)])
+    return [float(v) for v in loop.train(iterator, steps, _arch_tensor(arch))["loss"].numpy()]
 
 
-class CompiledSteps:
-    """A trainer's train step and its supernet's eval step as `tf.function`s under the
-    current strategy. The eval step depends on the supernet only, so trainers of one supernet
-    share its trace."""
-
-    def __init__(self, trainer, evaluate=None):
-        self.trainer = trainer
-        self.supernet = trainer.supernet
-        self.strategy = tf.distribute.get_strategy()
-        strategy = self.strategy
-
-        # Graph code only (no data-dependent Python control flow): AutoGraph would just slow
-        # tracing down.
-        @tf.function(autograph=False)
-        def train(images, labels, arch):
-            out = strategy.run(trainer.train_step, args=(images, labels, arch))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                    for k, v in out.items()}
-
-        @tf.function(autograph=False, reduce_retracing=True)
-        def evaluate_fn(images, labels, arch):
-            out = strategy.run(trainer.eval_step, args=(images, labels, arch))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                    for k, v in out.items()}
-
-        self._train = train
-        self._eval = evaluate if evaluate is not None else evaluate_fn
-
-    def train(self, batch, arch) -> dict[str, float]:
-        images, labels = _split_for_replicas(self.strategy, batch)
-        out = self._train(images, labels, _arch_tensor(arch))
-        return {k: float(v) for k, v in out.items()}
-
-    def evaluate(self, batches: Iterable, arch) -> dict[str, float]:
-        """Accuracy and mean loss of `arch` over every batch of `batches`."""
-        arch = _arch_tensor(arch)
-        correct = loss = n = 0.0
-        for batch in batches:
-            images, labels = _split_for_replicas(self.strategy, batch)
-            out = self._eval(images, labels, arch)
-            correct += float(out["correct"])
-            loss += float(out["loss"])
-            n += float(out["n"])
-        return {"accuracy": correct / max(n, 1.0), "loss": loss / max(n, 1.0)}
-
-
-def compiled(trainer) -> CompiledSteps:
-    """The trainer's compiled steps, built once per trainer (and per strategy)."""
-    steps = _STEPS.get(trainer)
-    strategy = tf.distribute.get_strategy()
-    if steps is None or steps.strategy is not strategy:
-        sibling = next((s for s in list(_STEPS.values())
-                        if s.supernet is trainer.supernet and s.strategy is strategy), None)
-        steps = CompiledSteps(trainer, sibling._eval if sibling is not None else None)
-        _STEPS[trainer] = steps
-    return steps
-
-
-def train_arch(trainer, arch, batches: Iterator, steps: int) -> list[float]:
-    """`steps` shared-weight steps on `arch`; returns the training losses."""
-    step_fn = compiled(trainer)
-    return [step_fn.train(next(batches), arch)["loss"] for _ in range(steps)]
-
-
-def evaluate_arch(trainer, arch, eval_batches: Iterable) -> dict[str, float]:
-    """`{'accuracy', 'loss'}` of `arch` with the shared weights over `eval_batches`."""
-    return compiled(trainer).evaluate(eval_batches, arch)
+def evaluate_arch(loop, arch, eval_batches: Iterable) -> dict[str, float]:
+    """`{'accuracy', 'loss'}` of `arch` with the shared weights over host `eval_batches`."""
+    split = (distribute.split_batch(loop.strategy, *batch) for batch in eval_batches)
+    return loop.evaluate(split, _arch_tensor(arch))
 
 
 # Identical starting points ---------------------------------------------------------------------
@@ -167,18 +97,18 @@ def clear_momentum(trainer) -> None:
 
 # The measurement -------------------------------------------------------------------------------
 
-def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_batches,
+def measure_disturbance(loop, arch_a, arch_b, train_batches: Iterator, eval_batches,
                         steps: int, reset_projectors: bool = True,
                         clear_momentum_between: bool = True,
                         phase: Callable[[str], None] | None = None) -> dict[str, float]:
-    """PD of `arch_a` caused by training `arch_b`, from the trainer's current weights.
+    """PD of `arch_a` caused by training `arch_b`, from the loop's trainer's current weights.
 
     Trains A for `steps` steps, evaluates A (and B), trains B for `steps` steps, evaluates A
     and B again. With DI and `reset_projectors`, `P` is reset to the identity first, so it
     protects A's inputs (and then B's own) while B trains.
 
     Args:
-      trainer: a `SharedWeightTrainer`.
+      loop: the `training.loops.SharedLoop` of a `SharedWeightTrainer`.
       arch_a, arch_b: `Architecture`s or int sequences.
       train_batches: an iterator of `(images, labels)` training batches (numpy or tensors).
       eval_batches: a re-iterable collection of `(images, labels)` batches (a list or a
@@ -196,20 +126,21 @@ def measure_disturbance(trainer, arch_a, arch_b, train_batches: Iterator, eval_b
       'b_acc_before', 'b_acc_after', 'b_gain', 'a_train_loss', 'b_train_loss_first',
       'b_train_loss_last'}` as floats.
     """
+    trainer = loop.trainer
     if reset_projectors:
         trainer.reset_projectors()
     if phase is not None:
         phase("a")
-    a_losses = train_arch(trainer, arch_a, train_batches, steps)
-    a_before = evaluate_arch(trainer, arch_a, eval_batches)
-    b_before = evaluate_arch(trainer, arch_b, eval_batches)
+    a_losses = train_arch(loop, arch_a, train_batches, steps)
+    a_before = evaluate_arch(loop, arch_a, eval_batches)
+    b_before = evaluate_arch(loop, arch_b, eval_batches)
     if clear_momentum_between:
         clear_momentum(trainer)
     if phase is not None:
         phase("b")
-    b_losses = train_arch(trainer, arch_b, train_batches, steps)
-    a_after = evaluate_arch(trainer, arch_a, eval_batches)
-    b_after = evaluate_arch(trainer, arch_b, eval_batches)
+    b_losses = train_arch(loop, arch_b, train_batches, steps)
+    a_after = evaluate_arch(loop, arch_a, eval_batches)
+    b_after = evaluate_arch(loop, arch_b, eval_batches)
     return {
         "a_acc_before": a_before["accuracy"], "a_acc_after": a_after["accuracy"],
         "pd_acc": a_before["accuracy"] - a_after["accuracy"],

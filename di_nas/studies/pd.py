@@ -37,6 +37,7 @@ from tqdm import tqdm
 from di_nas.studies import disturbance, pd_report
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
+from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
 CALIBRATION_PAIRS = 3
@@ -112,8 +113,9 @@ def sample_pairs(space, num_pairs: int, rng: np.random.Generator, max_tries: int
     return pairs
 
 
-def warm_up(trainer, cfg, source, space, steps: int, rng: np.random.Generator) -> None:
-    """`steps` plain steps on uniformly sampled architectures, cosine learning rate."""
+def warm_up(loop, cfg, source, space, steps: int, rng: np.random.Generator) -> None:
+    """`steps` plain steps of `loop` (a `SharedLoop`) on uniformly sampled architectures,
+    cosine learning rate."""
     from di_nas.training import masked_sgd as optim
     from di_nas.data import make_dataset
 
@@ -123,9 +125,9 @@ def warm_up(trainer, cfg, source, space, steps: int, rng: np.random.Generator) -
                            seed=cfg.seed).as_numpy_iterator()
     c = cfg.optim
     for step in tqdm(range(steps), desc="pd warm-up", leave=False, mininterval=2.0):
-        trainer.lr.assign(float(optim.cosine_lr(step, steps, c.learning_rate,
+        loop.trainer.lr.assign(float(optim.cosine_lr(step, steps, c.learning_rate,
                                                 c.learning_rate_min)))
-        disturbance.train_arch(trainer, space.sample(rng), batches, 1)
+        disturbance.train_arch(loop, space.sample(rng), batches, 1)
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -145,9 +147,11 @@ class _Runner:
         self.cfg, self.source, self.pairs = cfg, source, pairs
         self.snap, self.eval_batches, self.bar = snap, eval_batches, bar
 
-    def run(self, trainer, lr_b: float, indices) -> list[dict]:
+    def run(self, loop, lr_b: float, indices) -> list[dict]:
         """Pairs `indices`: A trained as plain weight sharing does, at the study's rate (DI's
-        `P` records A's inputs meanwhile), then B by `trainer` at rate `lr_b` (DI's `P` held)."""
+        `P` records A's inputs meanwhile), then B by `loop`'s trainer at rate `lr_b` (DI's `P`
+        held)."""
+        trainer = loop.trainer
         rows = []
         steps = self.cfg.study.steps
         lr = float(self.cfg.optim.learning_rate)
@@ -161,13 +165,13 @@ class _Runner:
             disturbance.restore(trainer, self.snap)
             batches = _pair_batches(self.cfg, self.source, i, steps)
             rows.append(disturbance.measure_disturbance(
-                trainer, a, b, batches, self.eval_batches, steps, reset_projectors=True,
+                loop, a, b, batches, self.eval_batches, steps, reset_projectors=True,
                 phase=phase))
             self.bar.update(1)
         return rows
 
 
-def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
+def match_learning_rate(runner, loop, lr: float, target_gain: float, indices,
                         rounds: int = BISECTION_ROUNDS) -> tuple[float, list]:
     """The tried rate in `[LR_FLOOR * lr, lr]` whose mean B gain on `indices` is closest to
     `target_gain` (geometric bisection; B's gain grows with the rate)."""
@@ -175,7 +179,7 @@ def match_learning_rate(runner, trainer, lr: float, target_gain: float, indices,
     tried = []
     for _ in range(rounds):
         mid = float(np.sqrt(lo * hi))
-        gain = float(np.mean([r["b_gain"] for r in runner.run(trainer, mid, indices)]))
+        gain = float(np.mean([r["b_gain"] for r in runner.run(loop, mid, indices)]))
         tried.append({"lr": mid, "b_gain_mean": gain})
         if gain > target_gain:
             hi = mid
@@ -205,8 +209,10 @@ def run_pd_study(cfg, source) -> dict:
                                   space_cfg, seed=cfg.seed)
         plain = StudyTrainer(supernet, cfg.optim, None, max(study.warmup_steps, 1))
         di = StudyTrainer(supernet, cfg.optim, di_cfg, max(study.warmup_steps, 1))
+        plain_loop = SharedLoop(plain)
+        loops = {"plain": plain_loop, "di": SharedLoop(di, evaluator=plain_loop.eval_batch)}
         eval_batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
-        warm_up(plain, cfg, source, space, study.warmup_steps, rng)
+        warm_up(plain_loop, cfg, source, space, study.warmup_steps, rng)
         for var in plain.momentum.values():
             var.assign(tf.zeros_like(var))
         snap = disturbance.snapshot(plain)
@@ -217,8 +223,8 @@ def run_pd_study(cfg, source) -> dict:
         with tqdm(total=total, desc="pd pairs", unit="pair", mininterval=2.0) as bar:
             runner = _Runner(cfg, source, pairs, snap, eval_batches, bar)
             all_pairs = range(study.pairs)
-            rows = {"plain": runner.run(plain, lr, all_pairs),
-                    "di": runner.run(di, lr, all_pairs)}
+            rows = {"plain": runner.run(loops["plain"], lr, all_pairs),
+                    "di": runner.run(loops["di"], lr, all_pairs)}
             target = float(np.mean([r["b_gain"] for r in rows["di"][:n_cal]]))
             plain_cal = float(np.mean([r["b_gain"] for r in rows["plain"][:n_cal]]))
             if plain_cal <= target:  # Plain learns no more than DI: nothing to lower.
@@ -226,8 +232,9 @@ def run_pd_study(cfg, source) -> dict:
                 rows["plain_matched"] = rows["plain"]
                 bar.update(study.pairs + BISECTION_ROUNDS * n_cal)
             else:
-                matched_lr, tried = match_learning_rate(runner, plain, lr, target, range(n_cal))
-                rows["plain_matched"] = runner.run(plain, matched_lr, all_pairs)
+                matched_lr, tried = match_learning_rate(runner, plain_loop, lr, target,
+                                                        range(n_cal))
+                rows["plain_matched"] = runner.run(plain_loop, matched_lr, all_pairs)
     result = {
         "plain": summarize(rows["plain"]),
         "di": summarize(rows["di"]),

@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from di_nas import child as child_lib
@@ -36,9 +35,10 @@ from di_nas import distribute
 from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.errors import UserError
-from di_nas.search_space import Architecture, get_space, load_architecture, registry
+from di_nas.search_space import load_architecture, registry
 from di_nas.training import checkpoints, outputs, progress
 from di_nas.training.loops import ChildLoop, main_logits  # noqa: F401 (main_logits: export)
+from di_nas.training.model_spec import ModelSpec, count_params
 
 ARCHITECTURE_FILE = "architecture.json"
 RUN_FILE = "final_run.json"
@@ -47,45 +47,6 @@ CHECKPOINT_DIR = os.path.join("checkpoints", "final")
 TENSORBOARD_DIR = os.path.join("tensorboard", "final")
 SEARCH_ARCHITECTURE_FILE = "best_architecture.json"  # written by di-nas-search
 STEPS_PER_LOOP = 10  # steps run inside one tf.function call (one progress-bar update)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild the trained network and feed it raw pixels (export)."""
-
-    space: str
-    values: tuple[int, ...]
-    num_classes: int
-    image_shape: tuple[int, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    num_layers: int
-    filters: int
-    stem_multiplier: int
-    auxiliary: bool
-    drop_path: float
-    dataset: str
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
-        tuples = {"values", "image_shape", "mean", "std"}
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
-
-    def architecture(self) -> Architecture:
-        return get_space(self.space).architecture(self.values)
-
-    def build(self) -> keras.Model:
-        """The child network; returns ``[logits, aux_logits]`` when ``auxiliary``."""
-        return child_lib.build_child(
-            self.architecture(), self.num_classes, self.image_shape, self.num_layers,
-            self.filters, self.stem_multiplier, auxiliary=self.auxiliary,
-            drop_path=self.drop_path)
-
-
-def count_params(model: keras.Model) -> int:
-    """Trainable parameters of the inference network (the auxiliary head is not counted)."""
-    return int(sum(np.prod(w.shape) for layer in model.layers if not layer.name.startswith("aux-")
-                   for w in layer.trainable_weights))
 
 
 def load_trained(output_dir: str) -> tuple[keras.Model, ModelSpec, str]:
@@ -303,18 +264,16 @@ def _train_epoch(cfg: Config, source, model, loop: ChildLoop, epoch: int,
     dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
                                     cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch))
     iterator = iter(distribute.distribute_dataset(strategy, dataset))
-    start = time.monotonic()
-    loss_sum = correct = count = 0.0
-    done = 0
+    start, done = time.monotonic(), 0
+    sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
     with progress.EpochBar(epoch, final.epochs, steps_per_epoch) as bar:
         while done < steps_per_epoch:
             steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
             out = loop.train(iterator, tf.constant(steps))
-            loss_sum += float(out["loss"])
-            correct += float(out["correct"])
-            count += float(out["count"])
+            sums = {k: v + float(out[k]) for k, v in sums.items()}
             done += steps
-            bar.update(steps, loss=loss_sum / count, accuracy=correct / count)
-    return {"loss": loss_sum / count, "accuracy": correct / count,
+            bar.update(steps, loss=sums["loss"] / sums["count"],
+                       accuracy=sums["correct"] / sums["count"])
+    return {"loss": sums["loss"] / sums["count"], "accuracy": sums["correct"] / sums["count"],
             "learning_rate": float(loop.optimizer.learning_rate),
             "seconds": time.monotonic() - start}

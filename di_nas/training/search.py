@@ -13,6 +13,7 @@ at every epoch end and on SIGTERM/SIGINT; the data order of an epoch is a functi
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -24,12 +25,13 @@ from tqdm.auto import tqdm
 
 from di_nas import data as data_lib
 from di_nas import distribute
-from di_nas.controller import make_oracle, uniform_sample
+from di_nas.controller import make_oracle
 from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.training.shared_step import SharedWeightTrainer
 from di_nas.training import checkpoints, outputs, progress
+from di_nas.training.loops import SharedLoop
+from di_nas.training.shared_step import SharedWeightTrainer
 
 log = logging.getLogger("di_nas.search")
 
@@ -90,7 +92,7 @@ class Search:
         # committed with it), so trials never run ahead of the restored supernet.
         self.resume_from = checkpoints.roll_back(os.path.join(root, "checkpoints"),
                                                  os.path.join(root, "oracle"))
-        self.oracle = make_oracle(cfg.controller.name, self.space, cfg, cfg.seed,
+        self.oracle = make_oracle(cfg.controller, self.space, cfg.seed,
                                   directory=os.path.join(root, "oracle"))
         self.checkpoint = tf.train.Checkpoint(
             supernet=self.supernet, trainer=self.trainer, epochs_done=self.epochs_done,
@@ -104,41 +106,16 @@ class Search:
 
     # Compiled steps --------------------------------------------------------------------------
 
-    def _sample_one(self, seed):
-        if self.cfg.controller.name == "reinforce":
-            return self.oracle.sample_architectures(1, seed)[0]
-        return uniform_sample(self.space, 1, seed)[0]
-
     def _compile(self):
-        strategy, trainer = self.strategy, self.trainer
-        seed = self.cfg.seed
+        trainer, seed = self.trainer, self.cfg.seed
 
-        def arch_for_step(_):
+        def arch_for_step():
             # Stateless in (seed, global step): the same on every replica and worker, and
             # redrawn identically after a resume.
-            return self._sample_one(tf.stack([tf.constant(seed, tf.int64), trainer.step]))
+            step_seed = tf.stack([tf.constant(seed, tf.int64), trainer.step])
+            return self.oracle.sample(1, step_seed)[0]
 
-        train_chunk = distribute.compile_steps(strategy, trainer.train_step,
-                                               args_fn=arch_for_step)
-
-        @tf.function
-        def evaluate(images, labels, arch):
-            sums = strategy.run(trainer.eval_step, args=(images, labels, arch))
-            return {k: strategy.reduce("SUM", v, axis=None) for k, v in sums.items()}
-
-        @tf.function
-        def controller_step(images, labels, step_seed):
-            def reward_fn(archs):
-                def one(arch):
-                    sums = evaluate(images, labels, arch)
-                    return sums["correct"] / sums["n"]
-
-                return tf.map_fn(one, archs, fn_output_signature=tf.float32)
-
-            return self.oracle.train_step(reward_fn, step_seed)
-
-        self.train_chunk, self.evaluate, self.controller_step = (
-            train_chunk, evaluate, controller_step)
+        self.loop = SharedLoop(trainer, sample=arch_for_step, strategy=self.strategy)
 
     # Phases ----------------------------------------------------------------------------------
 
@@ -162,7 +139,7 @@ class Search:
             n = min(chunk, self.steps_per_epoch - step_in_epoch)
             if self.reset_every:
                 n = min(n, self.reset_every - int(self.trainer.step.numpy()) % self.reset_every)
-            metrics = {k: float(v) for k, v in self.train_chunk(iterator, tf.constant(n)).items()}
+            metrics = {k: float(np.mean(v)) for k, v in self.loop.train(iterator, n).items()}
             step_in_epoch += n
             bar.update(n)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}")
@@ -184,14 +161,8 @@ class Search:
         rewards = []
         for i in bar:
             images, labels = next(iterator)
-            if cfg.name == "reinforce":
-                seed = tf.constant([self.cfg.seed + 7919, epoch * cfg.steps_per_epoch + i],
-                                   tf.int64)
-                metrics = self.controller_step(images, labels, seed)
-                self.oracle.record_round(metrics)
-                metrics = {k: float(v) for k, v in metrics.items() if k != "best_arch"}
-            else:
-                metrics = self._baseline_round(images, labels)
+            seed = tf.constant([self.cfg.seed + 7919, epoch * cfg.steps_per_epoch + i], tf.int64)
+            metrics = self.oracle.round(functools.partial(self.loop.rewards, images, labels), seed)
             rewards.append(metrics["reward_mean"])
             bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}")
         if writer:
@@ -200,44 +171,11 @@ class Search:
                     tf.summary.scalar(f"controller/{key}", value)
         return {"reward_mean": float(np.mean(rewards)), **metrics}
 
-    def _baseline_round(self, images, labels):
-        """Keras Tuner's own oracles propose `aggregate` architectures, one trial each."""
-        rewards = []
-        for _ in range(self.cfg.controller.aggregate):
-            trial = self.oracle.create_trial("search")
-            if trial.status != "RUNNING":
-                break
-            arch = self.space.from_hp_values(trial.hyperparameters.values)
-            sums = self.evaluate(images, labels, arch.to_tensor())
-            reward = float(sums["correct"] / sums["n"])
-            self.oracle.update_trial(trial.trial_id, {"reward": reward})
-            trial.status = "COMPLETED"
-            self.oracle.end_trial(trial)
-            rewards.append(reward)
-        return {"reward_mean": float(np.mean(rewards)) if rewards else 0.0}
-
     # Derive ----------------------------------------------------------------------------------
 
     def candidates(self):
-        n = self.cfg.search.num_candidates
-        if self.cfg.controller.name == "reinforce":
-            archs = self.oracle.sample_architectures(n, [self.cfg.seed + 104729, 0]).numpy()
-        else:
-            best = [t.hyperparameters.values for t in self.oracle.get_best_trials(n)]
-            archs = [self.space.from_hp_values(v).values for v in best]
-            extra = uniform_sample(self.space, max(n - len(archs), 0), [self.cfg.seed, 1])
-            archs = list(archs) + extra.numpy().tolist()
-        unique = list(dict.fromkeys(tuple(int(v) for v in a) for a in archs))
-        return [self.space.architecture(a) for a in unique]
-
-    def score(self, arch, batches):
-        correct = total = loss = 0.0
-        for images, labels in batches:
-            sums = self.evaluate(images, labels, arch.to_tensor())
-            correct += float(sums["correct"])
-            loss += float(sums["loss"])
-            total += float(sums["n"])
-        return {"accuracy": correct / total, "loss": loss / total}
+        archs = self.oracle.candidates(self.cfg.search.num_candidates, self.cfg.seed)
+        return [self.space.architecture(a) for a in dict.fromkeys(archs)]
 
     def derive(self):
         # The batch shape of the controller's rewards, so `evaluate` is not traced again; the
@@ -250,7 +188,7 @@ class Search:
         for arch in tqdm(self.candidates(), desc="derive", leave=False,
                          disable=None):
             results.append({"values": list(arch.values), "readable": str(arch),
-                            **self.score(arch, batches)})
+                            **self.loop.evaluate(batches, arch.to_tensor())})
         results.sort(key=lambda r: (-r["accuracy"], r["loss"]))
         return results
 
