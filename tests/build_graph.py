@@ -76,8 +76,13 @@ def _resolve(module: str, modules: set[str]) -> str | None:
     return None
 
 
-def imports_of(path: str, modules: set[str]) -> tuple[set[str], set[str]]:
-    """(project modules, third-party distributions) that the file at `path` needs."""
+def imports_of(path: str, modules: set[str],
+               strings: bool = True) -> tuple[set[str], set[str]]:
+    """(project modules, third-party distributions) that the file at `path` needs.
+
+    `strings`: count string literals naming a project module (loaded at run time through
+    `importlib`, e.g. the registry's builders) as well as import statements.
+    """
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
     own = module_name(path)
@@ -98,7 +103,8 @@ def imports_of(path: str, modules: set[str]) -> tuple[set[str], set[str]]:
             names += [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
                       for a in node.names]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and node.value.startswith(PACKAGE + ".") and id(node) not in loggers:
+                and node.value.startswith(PACKAGE + ".") and id(node) not in loggers \
+                and strings:
             names.append(node.value)
     project, third = set(), set()
     for name in names:
@@ -142,11 +148,14 @@ def console_scripts() -> list[tuple[str, str]]:
     return re.findall(r'"(di-nas-[a-z]+)=(di_nas\.cli\.[a-z_]+):run"', text)
 
 
-def dependency_graph() -> dict[str, set[str]]:
-    """{project module: project modules it imports}, for library and test files."""
+def dependency_graph(strings: bool = True) -> dict[str, set[str]]:
+    """{project module: project modules it needs}, for library and test files.
+
+    `strings=False` keeps import statements only (what a module knows at import time).
+    """
     paths = _files(PACKAGE) + _files("tests")
     modules = {module_name(p) for p in paths}
-    return {module_name(p): imports_of(p, modules)[0] for p in paths}
+    return {module_name(p): imports_of(p, modules, strings)[0] for p in paths}
 
 
 def render() -> str:
