@@ -86,10 +86,10 @@ class SpaceConfig:
     """The search space and the size of the search network (supernet)."""
 
     name: str = "enas_micro"
-    num_layers: int = 6
+    num_layers: int = 2
     filters: int = 20
     stem_multiplier: int = 3
-    share_across_inputs: bool = False
+    share_across_inputs: bool = True
     num_cells: int = 5
     bn_affine: bool = False
 

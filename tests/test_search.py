@@ -82,9 +82,22 @@ def test_tiny_search_writes_a_valid_architecture(tmp_path):
     assert candidates == sorted(candidates, key=lambda c: (-c["accuracy"], c["loss"]))
     assert (tmp_path / "oracle" / "trials.jsonl").exists()
     assert os.listdir(tmp_path / "tensorboard" / "search")
+    assert result["best_valid_accuracy"] == candidates[0]["accuracy"]
+    assert 0.0 <= result["final_reward_mean"] <= 1.0 and result["search_seconds"] > 0
+    assert json.loads((tmp_path / "result.json").read_text())["chance"] == 0.1
     # Run again on the finished directory: reports without redoing anything.
     again = run_search(_tiny(tmp_path))
     assert again["best"] == result["best"]
+
+
+def test_last_line_says_the_figures_and_warns_near_chance():
+    result = {"best": {"accuracy": 0.95}, "best_valid_accuracy": 0.95,
+              "final_reward_mean": 0.81, "search_seconds": 95.0, "chance": 0.1}
+    line = outputs.summary_line(result)
+    assert "0.9500" in line and "0.8100" in line and "95 s" in line
+    assert "NOT LEARNED" not in line
+    line = outputs.summary_line({**result, "final_reward_mean": 0.13})
+    assert "NOT LEARNED" in line and "--steps_per_epoch" in line
 
 
 @pytest.mark.parametrize("controller", ["random", "bayesian"])

@@ -89,17 +89,24 @@ def read_result(output_dir: str):
     return read_json(os.path.join(output_dir, RESULT_FILE))
 
 
-def write_result(cfg, space, candidates, chief: bool) -> dict:
-    """Writes candidates, the best architecture (JSON + PNG) and, last, result.json."""
+def write_result(cfg, space, candidates, chief: bool, summary: dict | None = None) -> dict:
+    """Writes candidates, the best architecture (JSON + PNG) and, last, result.json.
+
+    `summary` adds the search's figures: `final_reward_mean` (mean controller reward of the
+    last epoch, None if this run trained no epoch), `search_seconds` (wall time of this run of
+    the command) and `chance` (1 / number of classes).
+    """
     out = cfg.output_dir
     best = space.architecture(candidates[0]["values"])
     result = {
         "best_architecture": os.path.join(out, "best_architecture.json"),
         "best": candidates[0],
+        "best_valid_accuracy": candidates[0]["accuracy"],
         "num_candidates": len(candidates),
         "space": space.name,
         "controller": cfg.controller.name,
         "di": cfg.di.enabled,
+        **(summary or {}),
     }
     if not chief:
         return result
@@ -124,3 +131,24 @@ def print_result(result: dict, output_dir: str) -> None:
           f"{os.path.join(output_dir, 'candidates.json')}")
     print(f"train it: di-nas-train --architecture={result['best_architecture']} "
           f"--output_dir={os.path.join(output_dir, 'final')}")
+    print(summary_line(result))
+
+
+NOT_LEARNED_MARGIN = 0.05  # A final reward this close to chance means nothing was learned.
+
+
+def summary_line(result: dict) -> str:
+    """The search's last line: best candidate, last epoch's reward, wall time, and a warning
+    with the likely fix when the reward stayed within `NOT_LEARNED_MARGIN` of chance."""
+    reward, seconds = result.get("final_reward_mean"), result.get("search_seconds")
+    line = (f"search done: best candidate search-valid accuracy "
+            f"{result.get('best_valid_accuracy', result['best']['accuracy']):.4f}, final reward "
+            f"{'n/a' if reward is None else f'{reward:.4f}'}, "
+            f"{'n/a' if seconds is None else f'{seconds:.0f}'} s")
+    chance = result.get("chance")
+    if reward is not None and chance is not None and reward < chance + NOT_LEARNED_MARGIN:
+        line += (f"; NOT LEARNED: the final reward is within {NOT_LEARNED_MARGIN:.2f} of chance "
+                 f"({chance:.2f}), so the shared weights did not train and the choice is "
+                 "random: give them more steps (--epochs, --steps_per_epoch) or a smaller "
+                 "search network (--num_layers, --filters), or check --learning_rate")
+    return line

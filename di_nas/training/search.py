@@ -230,7 +230,7 @@ def _search(cfg, strategy, chief, source) -> dict:
                  f"{search.trainer.projector_bytes()} bytes")
     writer = (tf.summary.create_file_writer(os.path.join(cfg.output_dir, "tensorboard",
                                                          "search")) if chief else None)
-    start = time.time()
+    start, ctrl = time.time(), None
     with _StopFlag() as stop:
         for epoch in range(int(search.epochs_done.numpy()), cfg.search.epochs):
             step_in_epoch = int(search.trainer.step.numpy()) - epoch * search.steps_per_epoch
@@ -258,6 +258,9 @@ def _search(cfg, strategy, chief, source) -> dict:
                 raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}; checkpoint saved in "
                                         f"{cfg.output_dir}: run the same command to resume")
     candidates = search.derive()
-    result = outputs.write_result(cfg, search.space, candidates, chief)
+    summary = {"final_reward_mean": None if ctrl is None else ctrl["reward_mean"],
+               "search_seconds": round(time.time() - start, 1),
+               "chance": 1.0 / source.num_classes}
+    result = outputs.write_result(cfg, search.space, candidates, chief, summary)
     outputs.print_result(result, cfg.output_dir)
     return result
