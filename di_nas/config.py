@@ -130,6 +130,10 @@ class DIConfig:
     see `di_nas.projection`). ``beta`` is on the scale of that statistic: the default 10 for
     ``covariance`` came from the PD study on digits; the paper's statistic wants a small one
     (1e-3). ``reset`` is ``never``, ``epoch`` or a positive number of steps written as a string.
+    ``project`` is what `P` is applied to: ``step`` (the whole update: gradient, weight decay
+    and the Nesterov momentum direction, so it lies in `P`'s range), ``buffer`` (the gradient
+    with weight decay, and the momentum buffer re-projected each step) or ``gradient`` (the raw
+    gradient only; momentum and weight decay then leak past `P`).
     """
 
     enabled: bool = True

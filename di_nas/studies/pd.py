@@ -1,5 +1,9 @@
 """The performance-disturbance (PD) study: does DI keep A's accuracy while B trains?
 
+Two protocols (`study.protocol`): ``search`` (the default, `di_nas.studies.pd_search`) measures
+PD inside the search's own step sequence; ``pair`` (this module) isolates one pair (A, B) at a
+time, as follows, for one seed. Both report through `di_nas.studies.pd_report`.
+
 1. Warm up a supernet (`cfg.space`, at most `STUDY_NUM_LAYERS` normal cells so that the
    study fits in minutes on a CPU) with uniformly sampled architectures and plain weight
    sharing (`study.warmup_steps`, cosine learning rate); momentum is then cleared.
@@ -32,7 +36,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 from di_nas.studies import disturbance, pd_report
 from di_nas.search_space import get_space

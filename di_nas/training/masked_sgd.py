@@ -12,7 +12,6 @@ import math
 
 import tensorflow as tf
 
-
 PROJECT_MODES = ("gradient", "step", "buffer")
 
 

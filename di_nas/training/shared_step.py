@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from di_nas.training import masked_sgd as optim
 from di_nas.di.projector import Kernel, Projector
+from di_nas.training import masked_sgd as optim
 
 
 class SharedWeightTrainer(tf.Module):
