@@ -248,5 +248,21 @@ def test_search_study_rejects_non_positive_counts(tmp_path, capsys, flag):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag, fragment", [("--window=0", "positive"), ("--seeds=0", "positive"),
+                                            ("--protocol=both", "search|pair")])
+def test_pd_study_rejects_bad_window_seeds_and_protocol(tmp_path, capsys, flag, fragment):
+    from di_nas.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main.run_app("study", "di_nas.studies", "run_study", positional="study",
+                     argv=["di-nas-study", "pd", flag, f"--output_dir={out}"])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("di-nas-study: error: ")
+    assert flag.split("=")[0] in lines[0] and fragment in lines[0]
+    assert not out.exists()
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))
