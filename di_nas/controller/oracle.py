@@ -29,6 +29,7 @@ from di_nas.controller.persistence import STATE_FILE, TRIALS_FILE, CompactPersis
 from di_nas.controller.policy import ControllerPolicy
 from di_nas.controller.reinforce import ReinforceTrainer
 from di_nas.controller.samplers import UniformSampler, uniform_sample
+from di_nas.controller.tuning import TrialFeedback
 from di_nas.errors import UserError
 
 OBJECTIVE = kt.Objective("reward", "max")
@@ -148,6 +149,7 @@ class ReinforceOracle(CompactPersistenceMixin, kt.Oracle):
         self._learn = tf.function(self.trainer.learn)
         self._block, self._block_step = [], None
         self._pending_values = None
+        self._feedback = TrialFeedback()  # plain Keras Tuner use: trials teach the policy
 
     def sample(self, num, seed=None) -> tf.Tensor:
         """int32 [num, D] architectures from the policy; usable inside a `tf.function`."""
@@ -181,6 +183,12 @@ class ReinforceOracle(CompactPersistenceMixin, kt.Oracle):
                 self._block_step = step
             values = self.space.architecture(self._block.pop()).hp_values()
         return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+
+    def end_trial(self, trial):
+        """Ends a trial; a plain tuner's finished trial is a reward for the policy, which
+        steps every `aggregate` of them (`di_nas.controller.tuning`)."""
+        super().end_trial(trial)
+        self._feedback.observe(self, trial)
 
     def record_round(self, metrics: Mapping[str, Any], tuner_id: str = "controller"):
         """Records one controller round as one ended trial.

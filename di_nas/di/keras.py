@@ -1,7 +1,7 @@
 """Disturbance immunity for an ordinary Keras model: protect what it learned on earlier data.
 
 A `Protector` keeps one projector `P` per protected kernel (`Dense`, `Conv2D`,
-`DepthwiseConv2D`), identity at start. `remember(data)` folds the inputs each protected layer
+`DepthwiseConv2D`), identity at start, in the projector unit (`di_nas.di.projector`). `remember(data)` folds the inputs each protected layer
 sees on `data` into its `P` (the same `di_nas.di.math` update as the supernet's); from then on
 a `ProjectedOptimizer` replaces every update `dW` of a protected kernel by `P @ dW`, so the
 layer's response `W^T x` to the remembered inputs stays (nearly) unchanged. The whole update is
@@ -18,39 +18,31 @@ Statistics (`inputs`): ``moment`` (the inputs' uncentred second moment: keeps `W
 every remembered `x`; the default), ``covariance`` (centred: the right one where batch norm
 follows the kernel) or ``mean`` (the paper's mean input). Biases are protected as kernels of the constant input 1.
 
-May import TensorFlow, Keras and `di_nas.di.math` only: no supernet, no loop, no flags.
+May import TensorFlow, Keras, `di_nas.di.math` and the projector unit only: no supernet, no loop, no flags.
 Single-replica (no `tf.distribute` strategy).
 """
 
 from __future__ import annotations
 
-import logging
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from di_nas.di import math as proj
-
-log = logging.getLogger(__name__)
+from di_nas.di.projector import Kernel, Projector
 
 STATISTICS = ("moment", "covariance", "mean")
 
 
 class _Site:
-    """One protected kernel: its layer, matrix view and projector."""
+    """One protected kernel: its layer, kind and shape, and its input statistic."""
 
     def __init__(self, layer, kind: str):
         self.layer, self.kind = layer, kind
         self.kernel = layer.kernel
+        self.key = self.kernel.path.replace("/", "_")
         self.shape = tuple(int(s) for s in self.kernel.shape)
         self.size = int(layer.kernel_size[0]) if kind != "dense" else 1
         self.strides = int(layer.strides[0]) if kind != "dense" else 1
-        shape = proj.projector_shape(kind, self.shape)
-        self.d_in = shape[-1]
-        self.projector = tf.Variable(
-            np.broadcast_to(np.eye(self.d_in, dtype=np.float32), shape), trainable=False,
-            name=f"projector_{layer.name}")
 
     def statistic(self, x: tf.Tensor, inputs: str) -> tf.Tensor:
         """This layer's input statistic on the batch `x` (its input tensor)."""
@@ -66,40 +58,25 @@ class _Site:
             return proj.moment_depthwise_patches(x, self.size, centered=centered)
         return proj.moment_patches(x, self.size, self.strides, centered=centered)
 
-    def fold(self, stat: tf.Tensor, inputs: str, beta: float, relative: bool) -> None:
-        """Folds a statistic into `P`; a relative `beta` is scaled by the statistic's energy."""
-        if relative:
-            energy = (tf.reduce_mean(tf.linalg.diag_part(stat)) if inputs != "mean" else
-                      tf.reduce_mean(stat * stat))
-            beta = beta * tf.maximum(energy, 1e-12)
-        p = tf.convert_to_tensor(self.projector)
-        if inputs == "mean":
-            self.projector.assign(proj.rls_update(p, stat, beta))
-        else:
-            self.projector.assign(proj.moment_update(p, stat, beta))
-
-    def project(self, delta: tf.Tensor) -> tf.Tensor:
-        """`P @ delta` for a kernel-shaped `delta`."""
-        matrix = proj.as_matrix(self.kind, delta[None])
-        out = proj.project(tf.convert_to_tensor(self.projector)[None], matrix)
-        return proj.from_matrix(self.kind, out, (1, *self.shape))[0]
-
 
 class _BiasSite(_Site):
-    """A protected layer's bias: a kernel whose input is the constant 1 (a 1x1 projector)."""
+    """A protected layer's bias: a `[1, units]` kernel whose input is the constant 1."""
 
     def __init__(self, layer):  # pylint: disable=super-init-not-called
         self.layer, self.kind, self.kernel = layer, "dense", layer.bias
-        self.shape, self.d_in = (1, int(layer.bias.shape[0])), 1
-        self.projector = tf.Variable(tf.eye(1), trainable=False,
-                                     name=f"projector_{layer.name}_bias")
+        self.key = self.kernel.path.replace("/", "_")
+        self.shape = (1, int(layer.bias.shape[0]))
 
     def statistic(self, x: tf.Tensor, inputs: str) -> tf.Tensor:
         del x  # the bias's input is 1 for every example: mean 1, second moment 1
         return tf.ones([1] if inputs == "mean" else [1, 1])
 
-    def project(self, delta: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(tf.convert_to_tensor(self.projector) * delta, delta.shape)
+
+def _energy(stat: tf.Tensor, inputs: str) -> float:
+    """The statistic's mean input energy (what a relative beta is a fraction of)."""
+    if inputs == "mean":
+        return float(tf.reduce_mean(stat * stat))
+    return float(tf.reduce_mean(tf.linalg.diag_part(stat)))
 
 
 def _kind(layer) -> str | None:
@@ -177,7 +154,7 @@ class Protector:
             raise ValueError("the model is not built: call it on a batch or build() it first")
         self.model, self.beta, self.inputs, self.relative = model, beta, inputs, relative
         candidates = list(layers) if layers is not None else list(_walk(model))
-        self.sites = []
+        sites = []
         for layer in candidates:
             kind = _kind(layer)
             if kind is None or not _supported(layer, kind):
@@ -185,15 +162,18 @@ class Protector:
                     raise ValueError(f"layer {layer.name} cannot be protected: Dense, Conv2D "
                                      "or DepthwiseConv2D (square, undilated, channels_last)")
                 continue
-            site = _Site(layer, kind)
-            if site.d_in > max_dim:
-                log.warning("DI: %s has d_in=%d > max_dim=%d; left unprotected",
-                            layer.name, site.d_in, max_dim)
-                continue
-            self.sites.append(site)
+            sites.append(_Site(layer, kind))
             if biases and getattr(layer, "bias", None) is not None:
-                self.sites.append(_BiasSite(layer))
+                sites.append(_BiasSite(layer))
+        self.unit = Projector({s.key: Kernel(s.kind, s.shape) for s in sites}, beta,
+                              "mean" if inputs == "mean" else "covariance", max_dim=max_dim)
+        self.sites = [s for s in sites if self.unit.protects(s.key)]
         self._by_kernel = {id(s.kernel): s for s in self.sites}
+
+    def _fold(self, site, stat: tf.Tensor) -> None:
+        if self.relative:  # this entry's beta: a fraction of its inputs' energy
+            self.unit.betas[site.key] = self.beta * max(_energy(stat, self.inputs), 1e-12)
+        self.unit.update(site.key, stat[None])
 
     def _statistics(self, x) -> list[tf.Tensor]:
         with _Capture(self.sites) as capture:
@@ -203,7 +183,7 @@ class Protector:
     def record(self, x) -> None:
         """Folds the inputs of one batch `x` into every projector (e.g. once per step)."""
         for site, stat in zip(self.sites, self._statistics(x), strict=True):
-            site.fold(stat, self.inputs, self.beta, self.relative)
+            self._fold(site, stat)
 
     def remember(self, data, batch_size: int = proj.IMAGES) -> None:
         """Protects the layers' responses to `data`: its statistic, averaged over all of
@@ -227,17 +207,26 @@ class Protector:
         if not count:
             raise ValueError("remember() got no data")
         for site, stat in zip(self.sites, total, strict=True):
-            site.fold(stat / count, self.inputs, self.beta, self.relative)
+            self._fold(site, stat / count)
 
     def reset(self) -> None:
         """Forgets every remembered input: all projectors back to the identity."""
-        for site in self.sites:
-            site.projector.assign(proj.identity_like(tf.convert_to_tensor(site.projector)))
+        self.unit.reset()
 
     def plasticity(self) -> dict[str, float]:
         """Mean `trace(P) / d` per protected kernel and bias: 1 is fully plastic, 0 frozen."""
-        return {s.kernel.path: float(tf.reduce_mean(tf.linalg.trace(
-            tf.convert_to_tensor(s.projector))) / s.d_in) for s in self.sites}
+        return {k: float(v) for k, v in self.unit.trace_stats().items()}
+
+    def project(self, variable, delta: tf.Tensor) -> tf.Tensor:
+        """`P @ delta` for a change `delta` of the protected `variable` (unchanged if it is
+        not protected)."""
+        site = self.site_of(variable)
+        if site is None:
+            return delta
+        if isinstance(site, _BiasSite):
+            return tf.reshape(self.unit.project(site.key, tf.reshape(delta, site.shape)),
+                              delta.shape)
+        return self.unit.project(site.key, delta)
 
     def site_of(self, variable):
         """The site protecting `variable`, or None."""
@@ -291,20 +280,15 @@ class ProjectedOptimizer(keras.optimizers.Optimizer):
         if not self.built:
             self.build(variables)
             self.built = True
-        protected = [(v, self.protector.site_of(v)) for v in variables]
-        protected = [(v, s) for v, s in protected if s is not None]
-        before = [tf.identity(tf.convert_to_tensor(v)) for v, _ in protected]
+        protected = [v for v in variables if self.protector.site_of(v) is not None]
+        before = [tf.identity(tf.convert_to_tensor(v)) for v in protected]
         self.inner_optimizer.apply(grads, variables)
-        for (var, site), old in zip(protected, before, strict=True):
+        for var, old in zip(protected, before, strict=True):
             new = tf.convert_to_tensor(var)
-            var.assign(old + site.project(new - old))
+            var.assign(old + self.protector.project(var, new - old))
 
     def finalize_variable_values(self, var_list):
         self.inner_optimizer.finalize_variable_values(var_list)
-
-    def get_config(self):
-        raise NotImplementedError("ProjectedOptimizer holds projector state and is not "
-                                  "serialisable: compile with it again after loading")
 
 
 class RememberCallback(keras.callbacks.Callback):

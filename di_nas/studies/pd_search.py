@@ -30,7 +30,7 @@ import dataclasses
 import time
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 from di_nas.data import make_dataset
 from di_nas.distribute import get_strategy

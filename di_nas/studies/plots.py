@@ -1,4 +1,9 @@
-"""Figures of the studies (matplotlib, Agg backend, files only; no study logic here)."""
+"""Figures of the studies (matplotlib; no study logic here).
+
+Notebook-safe: figures are `matplotlib.figure.Figure` objects made without pyplot, so nothing
+switches the global backend (inline plots keep working); each plotter saves its figure and
+returns it (Jupyter shows a returned figure).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,12 @@ import numpy as np
 COLORS = {"plain": "tab:red", "di": "tab:blue", "plain_matched": "tab:orange"}
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
+def _figure(*args, figsize=None, **kwargs):
+    """`(fig, axes)` like `pyplot.subplots`, without pyplot (no backend, no global state)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, plt.subplots(*args, **kwargs)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def save_atomic(fig, path: str) -> None:
@@ -30,10 +34,10 @@ def save_atomic(fig, path: str) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_pd(result: dict, path: str) -> None:
+def plot_pd(result: dict, path: str):
     """Per-point accuracy drop of A and plasticity (B's gain), one bar per method; and per
     method the per-seed mean drops (dots) with the pooled mean and its 95% interval."""
-    plt, (fig, axes) = _figure(1, 3, figsize=(15, 3.8))
+    fig, axes = _figure(1, 3, figsize=(15, 3.8))
     methods = [m for m in ("plain", "di", "plain_matched") if m in result["per_pair"]]
     n = result["pairs"]
     x = np.arange(n)
@@ -57,7 +61,7 @@ def plot_pd(result: dict, path: str) -> None:
     fig.suptitle(f"Performance disturbance, {result['dataset']}: {result.get('protocol', 'pair')}"
                  f" protocol, {n} points, {result.get('seeds', 1)} seed(s)")
     save_atomic(fig, path)
-    plt.close(fig)
+    return fig
 
 
 def _plot_seeds(ax, result: dict, methods) -> None:
@@ -77,10 +81,10 @@ def _plot_seeds(ax, result: dict, methods) -> None:
                  f"{np.round(result.get('di_minus_plain_ci95', [np.nan] * 2), 4).tolist()}")
 
 
-def plot_rank(result: dict, path: str) -> None:
+def plot_rank(result: dict, path: str):
     """Standalone vs shared-weight accuracy (left) and the same as ranks (right), one colour per
     method, Kendall tau in the legend."""
-    plt, (fig, axes) = _figure(1, 2, figsize=(11, 4.2))
+    fig, axes = _figure(1, 2, figsize=(11, 4.2))
     rows = result["per_arch"]
     truth = np.array([r["standalone_acc"] for r in rows])
     truth_rank = np.argsort(np.argsort(-truth)) + 1  # 1 = best; ties broken by order
@@ -106,13 +110,13 @@ def plot_rank(result: dict, path: str) -> None:
     fig.suptitle(f"Rank correlation, {result['dataset']}: {n} nb201 archs, "
                  f"{result['child_steps']} standalone / {result['supernet_steps']} supernet steps")
     save_atomic(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def plot_search(result: dict, path: str) -> None:
+def plot_search(result: dict, path: str):
     """Test accuracy of the random architectures (grey) and of each method's found ones, one
     point per seed, with the random median as a dashed line."""
-    plt, (fig, ax) = _figure(figsize=(7, 4))
+    fig, ax = _figure(figsize=(7, 4))
     methods = [m for m in ("di", "plain", "random_ws") if m in result]
     columns = [("random archs", result["random_archs"]["accs"], "tab:gray")]
     columns += [(m, result[m]["accs"], COLORS.get(m, "tab:green")) for m in methods]
@@ -131,4 +135,4 @@ def plot_search(result: dict, path: str) -> None:
     ax.set_title(f"Found vs random architectures, {result['dataset']}: "
                  f"{result['seeds']} seed(s) per method")
     save_atomic(fig, path)
-    plt.close(fig)
+    return fig

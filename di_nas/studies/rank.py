@@ -44,7 +44,7 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 from di_nas.search_space import get_space
 from di_nas.search_space.nb201 import is_degenerate

@@ -29,7 +29,7 @@ import os
 import time
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 from di_nas.studies import standalone
 from di_nas.training import progress

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 
 def log(message: str) -> None:
