@@ -87,9 +87,13 @@ def test_search_killed_in_the_controller_phase_and_in_derive_resumes_exactly(tmp
     stress.run(str(tmp_path / "straight"), extra)
     expected = stress.outcome(str(tmp_path / "straight"))
     out = str(tmp_path / "killed")
-    # Epoch 1 ends with 2 rounds and a checkpoint; the third round belongs to epoch 2.
-    assert stress.interrupt(out, extra, 600, signal.SIGKILL, lambda o, _: _rounds(o) >= 3)
-    assert _rounds(out) >= 3 and not os.path.exists(os.path.join(out, "result.json"))
+    per_epoch = _rounds(str(tmp_path / "straight")) // 2  # trials; epoch 1 then checkpoints
+
+    def in_epoch_2_controller_phase(o, log):
+        return "epoch 1/2" in log and _rounds(o) > per_epoch
+
+    assert stress.interrupt(out, extra, 600, signal.SIGKILL, in_epoch_2_controller_phase)
+    assert _rounds(out) > per_epoch and not os.path.exists(os.path.join(out, "result.json"))
     assert stress.interrupt(out, extra, 600, signal.SIGKILL, lambda _, log: "epoch 2/2" in log)
     assert not os.path.exists(os.path.join(out, "result.json"))
     stress.run(out, extra)
