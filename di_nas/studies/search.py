@@ -106,7 +106,8 @@ def _run_one(cfg, method: str, seed: int) -> dict:
     best = result["best"]
     return {"seed": seed, "values": [int(v) for v in best["values"]],
             "readable": best["readable"], "search_valid_accuracy": best["accuracy"],
-            "search_seconds": float(seconds), "output_dir": run_cfg.output_dir}
+            "search_seconds": float(seconds), "output_dir": run_cfg.output_dir,
+            "final_reward_mean": result.get("final_reward_mean")}
 
 
 def _searches(cfg) -> dict:
@@ -228,7 +229,9 @@ def markdown(result: dict) -> str:
             readable = row["readable"].replace("|", "\\|")
             lines.append(f"| {method} | {row['seed']} | `{readable}` | "
                          f"{row['search_valid_accuracy']:.4f} | {row['accuracy']:.4f} |")
-    lines += ["", f"Children: {result['child_seconds']:.0f}s; whole study "
+    lines += ["", "Search times are each run's own wall time (`search_seconds`), on a shared "
+              "machine unless the README says otherwise.",
+              "", f"Children: {result['child_seconds']:.0f}s; whole study "
               f"{result['seconds']:.0f}s.", "", "![test accuracy per method](search.png)", ""]
     return "\n".join(lines)
 

@@ -260,12 +260,13 @@ class ChildLoop:
 
         @tf.function
         def eval_loop():
-            sums = [tf.constant(0.0)] * 3
-            for images, labels in distributed:
+            loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            for images, labels in distributed:  # (AutoGraph: no comprehension over `out`.)
                 out = strategy.run(replica_step, args=(images, labels))
-                sums = [total + strategy.reduce(SUM, value, axis=None)
-                        for total, value in zip(sums, out, strict=True)]
-            return sums
+                loss_sum += strategy.reduce(SUM, out[0], axis=None)
+                correct += strategy.reduce(SUM, out[1], axis=None)
+                count += strategy.reduce(SUM, out[2], axis=None)
+            return loss_sum, correct, count
 
         loss_sum, correct, count = (float(t) for t in eval_loop())
         return {"loss": loss_sum / max(count, 1.0), "accuracy": correct / max(count, 1.0)}
