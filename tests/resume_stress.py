@@ -98,23 +98,35 @@ def outcome(out: str) -> dict[str, bytes]:
 
 def differences(expected: dict[str, bytes], got: dict[str, bytes]) -> list[str]:
     """Names of the files and tensors that differ (or exist in one outcome only)."""
-    return sorted(k for k in set(expected) | set(got) if expected.get(k) != got.get(k))
+    keys = (set(expected) | set(got)) - {"_dir"}
+    return sorted(k for k in keys if expected.get(k) != got.get(k))
+
+
+def _trials(out: str) -> int:
+    path = os.path.join(out, "oracle", "trials.jsonl")
+    return open(path).read().count("\n") if os.path.exists(path) else 0
 
 
 def trial(workdir: str, n: int, extra: list[str], expected, span: float, rng) -> str:
-    """One kill-and-resume trial; returns its report line (starting 'same' or 'DIFFERENT')."""
+    """One kill-and-resume trial; returns its report line (starting 'same' or 'DIFFERENT').
+
+    Odd trials kill when ``oracle/trials.jsonl`` reaches a random length (a controller phase,
+    most of the time ahead of the last checkpoint); even ones at a random time of the work
+    (tracing and the shared-weight phases take most of it), every fourth with SIGTERM.
+    """
     out = os.path.join(workdir, f"trial{n:02d}")
     shutil.rmtree(out, ignore_errors=True)
-    sig = signal.SIGTERM if n % 4 == 3 else signal.SIGKILL
-    delay = rng.uniform(0.0, span)
-    while not interrupt(out, extra, delay, sig):  # ended before the kill: start over, sooner
-        shutil.rmtree(out, ignore_errors=True)
+    sig = signal.SIGTERM if n % 4 == 2 else signal.SIGKILL
+    delay, rounds = rng.uniform(0.0, span), rng.randrange(1, _trials(expected["_dir"]) + 1)
+    when = (lambda o, _: _trials(o) >= rounds) if n % 2 else None
+    while not interrupt(out, extra, 10 * span if when else delay, sig, when):
+        shutil.rmtree(out, ignore_errors=True)  # ended before the kill: start over, sooner
         delay *= 0.7
+    moment = f"at trial line {rounds}" if when else f"{delay:.1f}s after start of work"
     run(out, extra)
     diff = differences(expected, outcome(out))
-    name = signal.Signals(sig).name
     verdict = "same" if not diff else f"DIFFERENT ({', '.join(diff[:5])})"
-    return f"{verdict}: trial {n} {name} {delay:.1f}s after start of work"
+    return f"{verdict}: trial {n} {signal.Signals(sig).name} {moment}"
 
 
 def main(argv=None) -> int:
@@ -130,6 +142,7 @@ def main(argv=None) -> int:
     span = run(straight, extra)
     print(f"uninterrupted: {span:.1f}s of work", flush=True)
     expected = outcome(straight)
+    expected["_dir"] = straight
     rng = random.Random(args.seed)
     lines = []
     for n in range(args.trials):
