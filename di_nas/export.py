@@ -19,6 +19,7 @@ leaves no half-written SavedModel or TFLite file. This module must not train any
 from __future__ import annotations
 
 import os
+import sys
 
 import keras
 import tensorflow as tf
@@ -90,3 +91,16 @@ def run_export(cfg: Config) -> str:
         f"0..255 pixels [batch, {', '.join(map(str, spec.image_shape))}] -> probabilities)"
         + (f" and {tflite_path}" if cfg.export.tflite else ""))
     return export_dir
+
+
+class _CallableModule(type(sys.modules[__name__])):
+    """Once imported, this module is the attribute `di_nas.export`, where the Python API's
+    `di_nas.export(output_dir, ...)` function also lives: calling the module calls that."""
+
+    def __call__(self, *args, **kwargs):
+        from di_nas.api.jobs import export
+
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -162,6 +162,7 @@ def export(output_dir: str, export_dir: str | None = None, tflite: bool = False)
     probabilities out), and a TFLite file with ``tflite``; returns the SavedModel path."""
     overrides = {"tflite": tflite, **({"export_dir": export_dir} if export_dir else {})}
     cfg = options.config_from_overrides(overrides, output_dir=output_dir)
-    from di_nas import export as export_lib
+    import importlib
 
-    return export_lib.run_export(cfg)
+    # The module, not the root's `di_nas.export` (this function) that shares its name.
+    return importlib.import_module("di_nas.export").run_export(cfg)
