@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from di_nas import io as dio
-from di_nas.config import Config
+from di_nas.config import Config, ExportConfig
 from di_nas.training import final
 from di_nas.training.progress import log
 
@@ -95,12 +95,12 @@ def run_export(cfg: Config) -> str:
 
 class _CallableModule(type(sys.modules[__name__])):
     """Once imported, this module is the attribute `di_nas.export`, where the Python API's
-    `di_nas.export(output_dir, ...)` function also lives: calling the module calls that."""
+    `di_nas.export(output_dir, export_dir=None, tflite=False)` also lives: calling the module
+    does what that function does."""
 
-    def __call__(self, *args, **kwargs):
-        from di_nas.api.jobs import export
-
-        return export(*args, **kwargs)
+    def __call__(self, output_dir: str, export_dir: str | None = None, tflite: bool = False):
+        return run_export(Config(export=ExportConfig(export_dir=export_dir, tflite=tflite),
+                                 output_dir=output_dir))
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -1,12 +1,11 @@
 """Disturbance immunity for an ordinary Keras model: protect what it learned on earlier data.
 
-A `Protector` keeps one projector `P` per protected kernel (`Dense`, `Conv2D`,
-`DepthwiseConv2D`), identity at start, in the projector unit (`di_nas.di.projector`). `remember(data)` folds the inputs each protected layer
-sees on `data` into its `P` (the same `di_nas.di.math` update as the supernet's); from then on
-a `ProjectedOptimizer` replaces every update `dW` of a protected kernel by `P @ dW`, so the
-layer's response `W^T x` to the remembered inputs stays (nearly) unchanged. The whole update is
-projected, after the wrapped optimizer has applied momentum, Adam moments or weight decay, so
-any Keras optimizer works, in `model.fit` and in a custom loop::
+A `Protector` keeps a projector `P` (in the projector unit, `di_nas.di.projector`) per protected
+`Dense`, `Conv2D` and `DepthwiseConv2D` kernel and bias. `remember(data)` folds the inputs each
+layer sees on `data` into its `P` (the supernet's `di_nas.di.math` update); a
+`ProjectedOptimizer` then replaces every change `dW` of a protected variable, made by any
+wrapped Keras optimizer (momentum, Adam, weight decay included), by `P @ dW`, so the layer's
+response `W^T x` to remembered inputs stays (nearly) put, in `model.fit` or a custom loop::
 
     protector = di_nas.di.Protector(model)
     model.fit(x_a, y_a)                        # task A, plain
@@ -16,10 +15,10 @@ any Keras optimizer works, in `model.fit` and in a custom loop::
 
 Statistics (`inputs`): ``moment`` (the inputs' uncentred second moment: keeps `W^T x` for
 every remembered `x`; the default), ``covariance`` (centred: the right one where batch norm
-follows the kernel) or ``mean`` (the paper's mean input). Biases are protected as kernels of the constant input 1.
+follows the kernel) or ``mean`` (the paper's mean input). A bias is a kernel of the input 1.
 
-May import TensorFlow, Keras, `di_nas.di.math` and the projector unit only: no supernet, no loop, no flags.
-Single-replica (no `tf.distribute` strategy).
+May import TensorFlow, Keras, `di_nas.di.math` and the projector unit only: no supernet, no
+loop, no flags. Single-replica (no `tf.distribute` strategy).
 """
 
 from __future__ import annotations
@@ -67,8 +66,7 @@ class _BiasSite(_Site):
         self.key = self.kernel.path.replace("/", "_")
         self.shape = (1, int(layer.bias.shape[0]))
 
-    def statistic(self, x: tf.Tensor, inputs: str) -> tf.Tensor:
-        del x  # the bias's input is 1 for every example: mean 1, second moment 1
+    def statistic(self, x: tf.Tensor, inputs: str) -> tf.Tensor:  # input 1: mean 1, moment 1
         return tf.ones([1] if inputs == "mean" else [1, 1])
 
 
@@ -108,8 +106,7 @@ class _Capture:
     """Records the input of each sites' layer during one eager forward pass."""
 
     def __init__(self, sites):
-        self.layers = list({id(s.layer): s.layer for s in sites}.values())
-        self.inputs = {}
+        self.layers, self.inputs = list({id(s.layer): s.layer for s in sites}.values()), {}
 
     def __enter__(self):
         for layer in self.layers:
@@ -269,9 +266,7 @@ class ProjectedOptimizer(keras.optimizers.Optimizer):
         if hasattr(self, "inner_optimizer"):
             self.inner_optimizer.learning_rate = value
 
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
+    iterations = property(lambda self: self.inner_optimizer.iterations)
 
     def apply(self, grads, trainable_variables=None):
         """Applies the wrapped optimizer, then projects the protected kernels' changes."""
@@ -287,8 +282,6 @@ class ProjectedOptimizer(keras.optimizers.Optimizer):
             new = tf.convert_to_tensor(var)
             var.assign(old + self.protector.project(var, new - old))
 
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
 
 class RememberCallback(keras.callbacks.Callback):
@@ -304,5 +297,4 @@ class RememberCallback(keras.callbacks.Callback):
         self.protector, self.data = protector, data
 
     def on_train_end(self, logs=None):
-        del logs
         self.protector.remember(self.data)
