@@ -20,7 +20,7 @@ The root may import any package (it is the top of the import order).
 
 import importlib
 
-from di_nas.errors import UserError
+from di_nas.errors import UserError  # noqa: F401 (public, in __all__)
 
 __version__ = "0.1.0"
 
@@ -31,7 +31,7 @@ _EXPORTS = {
     "SearchResult": ("di_nas.api.results", "SearchResult"),
     "TrainResult": ("di_nas.api.results", "TrainResult"),
     "DINASTuner": ("di_nas.api.tuner", "DINASTuner"),
-    "reinforce_oracle": ("di_nas.controller.tuning", "reinforce_oracle"),
+    "reinforce_oracle": ("di_nas.controller.oracle", "reinforce_oracle"),
 }
 
 __all__ = sorted([*_EXPORTS, "UserError", "__version__"])

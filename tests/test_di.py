@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.studies import disturbance
 from di_nas.config import DataConfig, SpaceConfig
 from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
+from di_nas.studies import disturbance
 from di_nas.supernet import build_supernet
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer

@@ -52,7 +52,7 @@ def _drift(protect: bool, loop: str) -> float:
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
 
         for i in range(0, 32, 8):
             step(xb[i:i + 8], yb[i:i + 8])
@@ -85,7 +85,7 @@ def test_identity_projectors_leave_the_inner_update_unchanged():
             from_logits=True))
         model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
-    for a, b in zip(*weights):
+    for a, b in zip(*weights, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 

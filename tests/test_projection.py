@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.training import masked_sgd as optim
 from di_nas.di import math as proj
+from di_nas.training import masked_sgd as optim
 
 
 def _rng(seed=0):

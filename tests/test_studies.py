@@ -66,8 +66,8 @@ def test_pd_search_protocol_keys_and_interval_order(tmp_path, capsys):
 def test_pd_pairs_share_ops():
     import numpy as np
 
-    from di_nas.studies import disturbance
     from di_nas.search_space import get_space
+    from di_nas.studies import disturbance
     from di_nas.studies.pd import sample_pairs
 
     pairs = sample_pairs(get_space("enas_micro"), 5, np.random.default_rng(0))

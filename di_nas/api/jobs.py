@@ -16,10 +16,10 @@ May import the library packages below ``api``; never ``di_nas.cli``.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from di_nas.api import options
+from di_nas.api.models import architecture_file as _architecture_file
 from di_nas.api.results import SearchResult, TrainResult
 from di_nas.config import Config
 from di_nas.errors import UserError
@@ -83,7 +83,8 @@ def search(data: Any, *, output_dir: str, **overrides: Any) -> SearchResult:
         search.
     """
     cfg = make_config(data, output_dir, overrides)
-    from di_nas.training import outputs, search as search_lib
+    from di_nas.training import outputs
+    from di_nas.training import search as search_lib
 
     try:
         result = search_lib.run_search(cfg)
@@ -110,28 +111,6 @@ def search_result(cfg: Config, result: dict) -> SearchResult:
     rows = read_json(os.path.join(cfg.output_dir, "candidates.json")) or [result["best"]]
     candidates = [(space.architecture(r["values"]), float(r["accuracy"])) for r in rows]
     return SearchResult(candidates[0][0], candidates, cfg.output_dir, cfg)
-
-
-def _architecture_file(architecture: Any) -> str:
-    """A path to the architecture's JSON (written to a temporary file when needed)."""
-    if isinstance(architecture, SearchResult):
-        architecture = architecture.best_architecture
-    if isinstance(architecture, str):
-        return architecture
-    if not hasattr(architecture, "save"):
-        raise UserError(f"architecture must be a JSON path, an Architecture or a "
-                        f"SearchResult, got {type(architecture).__name__}")
-    path = os.path.join(tempfile.mkdtemp(prefix="di_nas_arch_"), "architecture.json")
-    architecture.save(path)
-    return path
-
-
-def model_spec(architecture: Any, cfg: Config):
-    """The ``ModelSpec`` (network and input statistics) of ``architecture`` under ``cfg``."""
-    from di_nas.training import final
-
-    cfg = cfg.replace(final={"architecture": _architecture_file(architecture)})
-    return final._prepare(cfg)[2]  # pylint: disable=protected-access
 
 
 def train(architecture: Any, data: Any, *, output_dir: str, **overrides: Any) -> TrainResult:

@@ -29,8 +29,9 @@ class SearchResult:
 
     def summary(self, top: int = 10) -> str:
         """A short text table of the best ``top`` candidates."""
+        di = "on" if self.config.di.enabled else "off"
         lines = [f"search in {self.output_dir}: {len(self.candidates)} candidates "
-                 f"(space {self.config.space.name}, DI {'on' if self.config.di.enabled else 'off'})",
+                 f"(space {self.config.space.name}, DI {di})",
                  f"{'rank':>4}  {'accuracy':>8}  architecture"]
         for i, (arch, accuracy) in enumerate(self.candidates[:top]):
             lines.append(f"{i + 1:>4}  {accuracy:>8.4f}  {arch}")
@@ -43,9 +44,9 @@ class SearchResult:
     def build_model(self):
         """The stand-alone Keras network of the best architecture at the final depth and width
         (``final_layers``, ``final_filters``), untrained; input: normalised images."""
-        from di_nas.api import jobs
+        from di_nas.api import models
 
-        return jobs.model_spec(self.best_architecture, self.config).build()
+        return models.model_spec(self.best_architecture, self.config).build()
 
 
 @dataclasses.dataclass

@@ -12,8 +12,7 @@ from __future__ import annotations
 from absl import flags
 
 from di_nas import config as config_lib  # noqa: F401 (kept for callers)
-from di_nas.api.options import FLAG_TABLE, FlagSpec  # noqa: F401 (re-exported)
-from di_nas.api.options import config_from_values, flag_names
+from di_nas.api.options import FLAG_TABLE, FlagSpec, config_from_values, flag_names  # noqa: F401 (re-exported)
 from di_nas.api.options import field_default as _field_default
 
 

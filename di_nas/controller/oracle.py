@@ -16,12 +16,14 @@ must not train the supernet or compute rewards.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
+from keras_tuner.src.engine import objective as objective_module
 from keras_tuner.src.engine import trial as trial_module
 
 from di_nas.config import ControllerConfig
@@ -244,4 +246,33 @@ def make_oracle(cfg: ControllerConfig, space, seed: int = 0, directory: str | No
         oracle.set_directory(directory)
         if oracle.has_saved_state():
             oracle.reload()
+    return oracle
+
+
+def reinforce_oracle(space: Any = "enas_micro", *, objective: Any = "val_accuracy",
+                     max_trials: int | None = None, seed: int = 0, **controller: Any):
+    """A `ReinforceOracle` for a plain `kt.Tuner`.
+
+    Args:
+      space: a `SearchSpace` or its name (``enas_micro``, ``nb201``).
+      objective: any Keras Tuner objective (name, `kt.Objective` or list).
+      max_trials: trials before the tuner stops.
+      seed: seeds the policy and its sampling.
+      **controller: `ControllerConfig` fields (``aggregate=5``, ``learning_rate=0.05``),
+        validated as the ``--controller_*`` flags are.
+
+    Raises:
+      UserError: an unknown space or controller option, or a value out of range.
+    """
+    from di_nas.search_space import get_space
+
+    names = {f.name for f in dataclasses.fields(ControllerConfig)}
+    unknown = sorted(set(controller) - names)
+    if unknown:
+        raise UserError(f"unknown controller option(s) {', '.join(unknown)}: use "
+                        f"{', '.join(sorted(names - {'name'}))}")
+    cfg = ControllerConfig(**controller)
+    space = get_space(space) if isinstance(space, str) else space
+    oracle = ReinforceOracle(space, cfg, seed, max_trials)
+    oracle.objective = objective_module.create_objective(objective)
     return oracle

@@ -7,7 +7,7 @@ search's controller rounds take), and later trials are drawn from the updated po
 Trials the search's own rounds record (`record_round`) are not fed back: the round has learned
 from them already. Pending trials of an unfinished aggregate are not checkpointed.
 
-`reinforce_oracle(...)` builds one for a user: a space by name, controller options as the
+`oracle.reinforce_oracle(...)` builds one for a user: a space by name, controller options as the
 `controller_*` flags name them, any Keras Tuner objective.
 
 Imports Keras Tuner, TensorFlow and the controller's own modules only: no weights, no loop.
@@ -15,11 +15,8 @@ Imports Keras Tuner, TensorFlow and the controller's own modules only: no weight
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
-from keras_tuner.src.engine import objective as objective_module
 from keras_tuner.src.engine import trial as trial_module
 
 ROUND_METRIC = "reward_mean"  # written by record_round only: marks the search's own trials
@@ -52,37 +49,3 @@ class TrialFeedback:
         self.archs, self.rewards = [], []
         metrics = oracle._learn(archs, rewards)  # pylint: disable=protected-access
         return {k: float(v) for k, v in metrics.items() if k != "best_arch"}
-
-
-def reinforce_oracle(space: Any = "enas_micro", *, objective: Any = "val_accuracy",
-                     max_trials: int | None = None, seed: int = 0, **controller: Any):
-    """A `ReinforceOracle` for a plain `kt.Tuner`.
-
-    Args:
-      space: a `SearchSpace` or its name (``enas_micro``, ``nb201``).
-      objective: any Keras Tuner objective (name, `kt.Objective` or list).
-      max_trials: trials before the tuner stops.
-      seed: seeds the policy and its sampling.
-      **controller: `ControllerConfig` fields (``aggregate=5``, ``learning_rate=0.05``),
-        validated as the ``--controller_*`` flags are.
-
-    Raises:
-      UserError: an unknown space or controller option, or a value out of range.
-    """
-    import dataclasses
-
-    from di_nas.config import ControllerConfig
-    from di_nas.controller.oracle import ReinforceOracle
-    from di_nas.errors import UserError
-    from di_nas.search_space import get_space
-
-    names = {f.name for f in dataclasses.fields(ControllerConfig)}
-    unknown = sorted(set(controller) - names)
-    if unknown:
-        raise UserError(f"unknown controller option(s) {', '.join(unknown)}: use "
-                        f"{', '.join(sorted(names - {'name'}))}")
-    cfg = ControllerConfig(**controller)
-    space = get_space(space) if isinstance(space, str) else space
-    oracle = ReinforceOracle(space, cfg, seed, max_trials)
-    oracle.objective = objective_module.create_objective(objective)
-    return oracle

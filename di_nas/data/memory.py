@@ -118,5 +118,5 @@ def write(spec: str) -> None:
     if arrays is None or os.path.exists(path):
         return
     tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **dict(zip(files.NPZ_KEYS, arrays)))
+    np.savez(tmp, **dict(zip(files.NPZ_KEYS, arrays, strict=False)))
     os.replace(tmp, path)

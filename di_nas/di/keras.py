@@ -199,7 +199,7 @@ class Protector:
         total, count = None, 0
         for x in batches:
             stats = self._statistics(x)
-            total = stats if total is None else [t + s for t, s in zip(total, stats)]
+            total = stats if total is None else [t + s for t, s in zip(total, stats, strict=False)]
             count += 1
         if not count:
             raise ValueError("remember() got no data")

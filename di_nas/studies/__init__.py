@@ -11,7 +11,7 @@ import importlib
 
 from di_nas.errors import UserError
 
-_STUDIES = {"pd": ("di_nas.studies.pd", "run_pd_study"),
+_STUDIES = {"pd": ("di_nas.studies.pd_search", "run_pd"),
             "rank": ("di_nas.studies.rank", "run_rank_study"),
             "search": ("di_nas.studies.search", "run_search_study")}
 

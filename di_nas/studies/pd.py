@@ -38,8 +38,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
-from di_nas.studies import disturbance, pd_report
+from di_nas import distribute
 from di_nas.search_space import get_space
+from di_nas.studies import disturbance, pd_report
 from di_nas.supernet import build_supernet
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
@@ -64,20 +65,9 @@ class StudyTrainer(SharedWeightTrainer):
         return self.lr
 
 
-def _strategy(cfg):
-    try:
-        from di_nas.distribute import get_strategy
-    except ImportError:
-        return tf.distribute.get_strategy()
-    return get_strategy(cfg.distribute)
-
-
-def _is_chief(strategy) -> bool:
-    try:
-        from di_nas.distribute import is_chief
-    except ImportError:
-        return True
-    return is_chief(strategy)
+def study_strategy(cfg):
+    """The strategy the study runs under (`--strategy`)."""
+    return distribute.get_strategy(cfg.distribute)
 
 
 def valid_batches(cfg, source, replicas: int) -> list:
@@ -120,8 +110,8 @@ def sample_pairs(space, num_pairs: int, rng: np.random.Generator, max_tries: int
 def warm_up(loop, cfg, source, space, steps: int, rng: np.random.Generator) -> None:
     """`steps` plain steps of `loop` (a `SharedLoop`) on uniformly sampled architectures,
     cosine learning rate."""
-    from di_nas.training import masked_sgd as optim
     from di_nas.data import make_dataset
+    from di_nas.training import masked_sgd as optim
 
     if not steps:
         return
@@ -193,13 +183,25 @@ def match_learning_rate(runner, loop, lr: float, target_gain: float, indices,
     return best["lr"], tried
 
 
-def run_pd_study(cfg, source) -> dict:
-    """Runs the PD study (see the module docstring); returns what `pd.json` holds."""
-    if cfg.study.protocol == "search":
-        from di_nas.studies import pd_search  # It imports this module.
+def _run_methods(runner, loops, lr, num_pairs, n_cal, bar):
+    """Plain and DI on every pair, then plain at the rate matching DI's gain (the control)."""
+    all_pairs = range(num_pairs)
+    rows = {"plain": runner.run(loops["plain"], lr, all_pairs),
+            "di": runner.run(loops["di"], lr, all_pairs)}
+    target = float(np.mean([r["b_gain"] for r in rows["di"][:n_cal]]))
+    plain_cal = float(np.mean([r["b_gain"] for r in rows["plain"][:n_cal]]))
+    if plain_cal <= target:  # Plain learns no more than DI: nothing to lower.
+        rows["plain_matched"] = rows["plain"]
+        bar.update(num_pairs + BISECTION_ROUNDS * n_cal)
+        return rows, lr, []
+    matched_lr, tried = match_learning_rate(runner, loops["plain"], lr, target, range(n_cal))
+    rows["plain_matched"] = runner.run(loops["plain"], matched_lr, all_pairs)
+    return rows, matched_lr, tried
 
-        return pd_report.finish(pd_search.run(cfg, source), cfg.output_dir,
-                                _is_chief(_strategy(cfg)))
+
+def run_pd_study(cfg, source) -> dict:
+    """Runs the pair-protocol PD study (see the module docstring); returns what `pd.json`
+    holds. `pd_search.run_pd` dispatches on `study.protocol`."""
     start = time.time()
     study = cfg.study
     space_cfg = dataclasses.replace(cfg.space,
@@ -207,7 +209,7 @@ def run_pd_study(cfg, source) -> dict:
     space = get_space(cfg.space.name)
     rng = np.random.default_rng(cfg.seed)
     di_cfg = dataclasses.replace(cfg.di, enabled=True)
-    strategy = _strategy(cfg)
+    strategy = study_strategy(cfg)
     with strategy.scope():
         supernet = build_supernet(cfg.space.name, source.num_classes, source.image_shape,
                                   space_cfg, seed=cfg.seed)
@@ -226,19 +228,7 @@ def run_pd_study(cfg, source) -> dict:
         lr = float(cfg.optim.learning_rate)
         with tqdm(total=total, desc="pd pairs", unit="pair", mininterval=2.0) as bar:
             runner = _Runner(cfg, source, pairs, snap, eval_batches, bar)
-            all_pairs = range(study.pairs)
-            rows = {"plain": runner.run(loops["plain"], lr, all_pairs),
-                    "di": runner.run(loops["di"], lr, all_pairs)}
-            target = float(np.mean([r["b_gain"] for r in rows["di"][:n_cal]]))
-            plain_cal = float(np.mean([r["b_gain"] for r in rows["plain"][:n_cal]]))
-            if plain_cal <= target:  # Plain learns no more than DI: nothing to lower.
-                matched_lr, tried = lr, []
-                rows["plain_matched"] = rows["plain"]
-                bar.update(study.pairs + BISECTION_ROUNDS * n_cal)
-            else:
-                matched_lr, tried = match_learning_rate(runner, plain_loop, lr, target,
-                                                        range(n_cal))
-                rows["plain_matched"] = runner.run(plain_loop, matched_lr, all_pairs)
+            rows, matched_lr, tried = _run_methods(runner, loops, lr, study.pairs, n_cal, bar)
     result = {
         "plain": summarize(rows["plain"]),
         "di": summarize(rows["di"]),
@@ -262,5 +252,5 @@ def run_pd_study(cfg, source) -> dict:
     for method in METHODS:
         result[method]["per_seed"] = pd_report.per_seed_means(rows[method], [cfg.seed])
     pd_report.add_intervals(result, rows)
-    return pd_report.finish(result, cfg.output_dir, _is_chief(strategy))
+    return pd_report.finish(result, cfg.output_dir, distribute.is_chief(strategy))
 

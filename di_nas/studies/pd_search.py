@@ -32,6 +32,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
+from di_nas import distribute
 from di_nas.data import make_dataset
 from di_nas.distribute import get_strategy
 from di_nas.search_space import get_space
@@ -193,3 +194,11 @@ def run(cfg, source) -> dict:
         "di_config": dataclasses.asdict(di_cfg),
         "seconds": time.time() - start})
     return result
+
+
+def run_pd(cfg, source) -> dict:
+    """`di-nas-study pd`: the search protocol here, the pair protocol in `pd.run_pd_study`."""
+    if cfg.study.protocol == "pair":
+        return pd.run_pd_study(cfg, source)
+    return pd_report.finish(run(cfg, source), cfg.output_dir,
+                            distribute.is_chief(pd.study_strategy(cfg)))

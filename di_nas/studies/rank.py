@@ -30,10 +30,8 @@ nothing here) by `space.filters` and `min(space.num_cells, STUDY_NUM_CELLS)` cel
 so that the children and the supernets train in minutes on a CPU. `--quick` (a smoke run)
 trains a few architectures for a few steps with 2 supernet seeds.
 
-DI's projectors are reset as `di.reset` says, read in supernet steps: `never`; `epoch`, every
-pass over search-train (`num_train // batch_size` steps); or every N steps.
-
-Must not read flags or import the CLI.
+DI's projectors are reset as `di.reset` says, in supernet steps (`epoch`: one pass over
+search-train). Must not read flags or import the CLI.
 """
 
 from __future__ import annotations
@@ -63,8 +61,6 @@ METHODS = ("plain", "di")
 __all__ = ["run_rank_study", "rank_correlation", "sample_archs", "is_degenerate",
            "study_space_config", "reset_period", "tau_summary", "quick_config"]
 
-
-# Pure helpers ----------------------------------------------------------------------------------
 
 def rank_correlation(x, y) -> dict[str, float]:
     """Kendall tau (tau-b, ties allowed) and Spearman rho of two score lists, with p-values.
