@@ -43,9 +43,13 @@ class _BaselineProtocol:
     ends each with its reward; the shared-weight phase samples uniformly (random search with
     weight sharing)."""
 
-    def _init_protocol(self, space, seed: int, aggregate: int):
+    def __init__(self, space, cfg: ControllerConfig, seed: int = 0,
+                 max_trials: int | None = None):
+        super().__init__(objective=OBJECTIVE, max_trials=max_trials, seed=seed + 1,
+                         hyperparameters=space.hyperparameters(), allow_new_entries=False,
+                         tune_new_entries=False)
         self.space = space
-        self.aggregate = aggregate
+        self.aggregate = cfg.aggregate
         self.sampler = UniformSampler(space, seed)
 
     def sample(self, num, seed=None) -> tf.Tensor:
@@ -89,25 +93,11 @@ class CompactRandomSearchOracle(_BaselineProtocol, CompactPersistenceMixin,
                                 kt.oracles.RandomSearchOracle):
     """Keras Tuner random search with compact persistence and uniform in-graph sampling."""
 
-    def __init__(self, space, cfg: ControllerConfig, seed: int = 0,
-                 max_trials: int | None = None):
-        super().__init__(objective=OBJECTIVE, max_trials=max_trials, seed=seed + 1,
-                         hyperparameters=space.hyperparameters(), allow_new_entries=False,
-                         tune_new_entries=False)
-        self._init_protocol(space, seed, cfg.aggregate)
-
 
 class CompactBayesianOracle(_BaselineProtocol, CompactPersistenceMixin,
                             kt.oracles.BayesianOptimizationOracle):
     """Keras Tuner GP Bayesian optimisation with compact persistence (its GP fit still grows
     with the number of trials) and uniform in-graph sampling."""
-
-    def __init__(self, space, cfg: ControllerConfig, seed: int = 0,
-                 max_trials: int | None = None):
-        super().__init__(objective=OBJECTIVE, max_trials=max_trials, seed=seed + 1,
-                         hyperparameters=space.hyperparameters(), allow_new_entries=False,
-                         tune_new_entries=False)
-        self._init_protocol(space, seed, cfg.aggregate)
 
 
 class ReinforceOracle(CompactPersistenceMixin, kt.Oracle):

@@ -32,13 +32,9 @@ def per_arch_rows(archs, gt, gt_acc, shared, methods) -> list[dict]:
 
 def write_outputs(result: dict, output_dir: str) -> None:
     """`rank.json` (NaN written as null), `rank.png` and `rank.md`, each atomically."""
-    from di_nas import io as dio
     from di_nas.studies import plots
 
-    dio.makedirs(output_dir)
-    standalone.write_json(os.path.join(output_dir, "rank.json"), result)
-    plots.plot_rank(result, os.path.join(output_dir, "rank.png"))
-    dio.atomic_write_text(os.path.join(output_dir, "rank.md"), markdown(result))
+    standalone.write_report(output_dir, "rank", result, plots.plot_rank, markdown(result))
 
 
 def _ci(interval) -> str:

@@ -189,13 +189,9 @@ def run_search_study(cfg, source) -> dict:
 
 def write_outputs(result: dict, output_dir: str) -> None:
     """`search.json`, `search.png` and `search.md` under `output_dir`, each atomically."""
-    from di_nas import io as dio
     from di_nas.studies import plots
 
-    dio.makedirs(output_dir)
-    standalone.write_json(os.path.join(output_dir, "search.json"), result)
-    plots.plot_search(result, os.path.join(output_dir, "search.png"))
-    dio.atomic_write_text(os.path.join(output_dir, "search.md"), markdown(result))
+    standalone.write_report(output_dir, "search", result, plots.plot_search, markdown(result))
 
 
 def markdown(result: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -91,3 +92,14 @@ def write_json(path: str, result: dict) -> None:
     from di_nas.io import atomic_write_text
 
     atomic_write_text(path, json.dumps(json_safe(result), indent=2) + "\n")
+
+
+def write_report(output_dir: str, name: str, result: dict, plot, markdown: str) -> None:
+    """`<name>.json` (NaN as null), `<name>.png` (drawn by `plot(result, path)`) and
+    `<name>.md` under `output_dir`, each written atomically."""
+    from di_nas import io as dio
+
+    dio.makedirs(output_dir)
+    write_json(os.path.join(output_dir, f"{name}.json"), result)
+    plot(result, os.path.join(output_dir, f"{name}.png"))
+    dio.atomic_write_text(os.path.join(output_dir, f"{name}.md"), markdown)
