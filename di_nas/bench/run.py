@@ -39,7 +39,9 @@ from di_nas.io import atomic_write_json
 
 log = logging.getLogger("di_nas.bench")
 
-_SEARCH = SpaceConfig()  # The default search network is the benchmark's network.
+# ENAS's CIFAR-10 search network (flags/cifar10_search.cfg: 6 normal cells x 20 filters) at
+# 32x32: the network the step figures are about, whatever the digits default is sized to.
+_SEARCH = SpaceConfig(num_layers=6)
 DEFAULT_NET = S.Net(_SEARCH.num_layers, _SEARCH.filters, _SEARCH.stem_multiplier, 32)
 TARGETS = {"supernet_over_child": 1.15, "traces_for_50_archs": 1, "di_over_plain": 1.25,
            "oracle_20k_over_1k": 1.5}

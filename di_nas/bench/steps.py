@@ -50,8 +50,10 @@ class Net:
         return (self.image_size, self.image_size, CHANNELS)
 
     def space_cfg(self) -> SpaceConfig:
+        # ENAS's per-input weights, as the CIFAR-10 preset searches with.
         return SpaceConfig(name=self.space, num_layers=self.num_layers, filters=self.filters,
-                           stem_multiplier=self.stem_multiplier, num_cells=self.num_layers)
+                           stem_multiplier=self.stem_multiplier, num_cells=self.num_layers,
+                           share_across_inputs=False)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
