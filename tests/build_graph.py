@@ -25,6 +25,7 @@ DISTRIBUTIONS = {
     "keras_tuner": "keras-tuner",
     "matplotlib": "matplotlib",
     "numpy": "numpy",
+    "packaging": "packaging",
     "pytest": "pytest",
     "scipy": "scipy",
     "sklearn": "scikit-learn",

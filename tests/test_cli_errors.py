@@ -1,19 +1,13 @@
 """Entry points fail on bad input with one line, exit status 2 and no traceback."""
 
 import os
-import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT, run_cli
+
 COMMANDS = ("search", "train", "export", "study", "bench")
-
-
-def run_cli(cmd, *args, cwd=ROOT):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", f"di_nas.cli.{cmd}", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_error(result, cmd, fragment):

@@ -11,8 +11,8 @@ from absl import flags
 from di_nas import config as config_lib
 from di_nas.cli import flags as di_flags
 from di_nas.errors import UserError
+from tests.helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg")))
 
 

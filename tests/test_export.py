@@ -16,8 +16,7 @@ from di_nas import export as export_lib
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.training import final
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
 
 # Reloads with TensorFlow alone: the export must not need di_nas (or Keras) to serve.
 RELOAD_SCRIPT = """

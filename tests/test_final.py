@@ -22,8 +22,7 @@ from di_nas.child import DropPath, build_child, set_drop_path_scale
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.training import checkpoints, final, progress
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT, run_cli
 
 
 def write_npz(path, n_train=64, n_test=20, classes=3, seed=0):
@@ -60,13 +59,6 @@ _TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl::InitializeLo
 def error_lines(stderr):
     """The lines of ``stderr`` a di-nas command wrote (TensorFlow's start-up logs dropped)."""
     return [line for line in stderr.splitlines() if line.strip() and not _TF_STARTUP.match(line)]
-
-
-def run_cli(cmd, *args, timeout=180):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", f"di_nas.cli.{cmd}", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_checkpoint_keeper_restores_and_survives_an_interrupted_save(tmp_path, monkeypatch):

@@ -12,7 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
+
 TENSORFLOW_BUILDS = {"tensorflow", "tensorflow-cpu", "tensorflow-tpu", "tf-nightly"}
 
 

@@ -17,7 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
+
 NUM_WORKERS = 2
 STEPS = 3
 TIMEOUT_S = 240  # Each worker traces once (~15-30 s on a busy 2-core machine).
