@@ -38,8 +38,8 @@ __all__ = sorted([*_EXPORTS, "UserError", "__version__"])
 
 
 def __getattr__(name):
-    if name == "di":  # the subpackage: `di_nas.di.Protector`
-        return importlib.import_module("di_nas.di")
+    if name in ("di", "export"):  # Subpackage / callable submodule (`di_nas.export(...)`).
+        return importlib.import_module(f"di_nas.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'di_nas' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
