@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from di_nas.api import jobs
+from di_nas.api import jobs, models
 from di_nas.api.results import SearchResult
 from di_nas.errors import UserError
 
@@ -65,7 +65,7 @@ class DINASTuner:
         """Stand-alone Keras networks of the best candidates, UNTRAINED: weight sharing keeps
         no per-candidate weights. Train one with ``di_nas.train(architecture, data, ...)``."""
         result = self._searched()
-        return [jobs.model_spec(arch, result.config).build()
+        return [models.model_spec(arch, result.config).build()
                 for arch in self.get_best_architectures(num_models)]
 
     def results_summary(self, num_trials: int = 10) -> None:
