@@ -55,7 +55,8 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "tpu": ["tensorflow-tpu"],
         # Test tools only: the TensorFlow build comes from cpu/gpu/tpu ('.[cpu,test]').
-        "test": ["pytest"],
+        # pytest-xdist runs the suite on every core (`-n auto` in pyproject.toml).
+        "test": ["pytest", "pytest-xdist"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

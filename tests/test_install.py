@@ -63,7 +63,7 @@ def test_constraints_pin_every_requirement_within_its_range(extras):
         name = canonicalize_name(requirement.name)
         assert name in pins, f"constraints.txt lacks {name}"
         assert requirement.specifier.contains(pins[name], prereleases=True), (text, pins[name])
-    assert keywords["extras_require"]["test"] == ["pytest"]
+    assert keywords["extras_require"]["test"] == ["pytest", "pytest-xdist"]  # test tools only
     assert Requirement("x" + keywords["python_requires"]).specifier.contains("3.11")
 
 
