@@ -5,6 +5,8 @@ Tiny networks (8x8x1 images, 8 filters, enas_micro with 1 normal + 2 reduction c
 with 1 cell per stage); one supernet and one traced train step per space for the module.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,10 +30,12 @@ def space_cfg(name):
     return SpaceConfig(name=name, num_layers=1, filters=8, stem_multiplier=1, num_cells=1)
 
 
-def make_child(arch):
+def make_child(arch, cell_residual=None):
     """The child at `space_cfg`'s size (depth 1: its `num_layers` and its `num_cells`)."""
+    if cell_residual is None:
+        cell_residual = space_cfg(arch.space_name).cell_residual
     return build_child(arch, NUM_CLASSES, IMAGE_SHAPE, num_layers=1, filters=8,
-                       stem_multiplier=1)
+                       stem_multiplier=1, cell_residual=cell_residual)
 
 
 class Setup:
@@ -110,6 +114,23 @@ def test_path_equals_child(setup):
         load_path_weights(child, setup.net.path_weights(arch))
         expected = child(x, training=True).numpy()  # Batch statistics, as the supernet.
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0, err_msg=str(arch))
+
+
+def test_cell_residual_is_in_supernet_and_child_alike():
+    """enas_micro with and without the cell residual: the path equals the child in both,
+    and the residual changes the network (same weights, other logits)."""
+    x = tf.constant(np.random.default_rng(3).normal(size=(BATCH, *IMAGE_SHAPE)), tf.float32)
+    logits = {}
+    for residual in (True, False):
+        cfg = dataclasses.replace(space_cfg("enas_micro"), cell_residual=residual)
+        net = build_supernet("enas_micro", NUM_CLASSES, IMAGE_SHAPE, cfg, seed=1)
+        arch = get_space("enas_micro").sample(np.random.default_rng(12))
+        logits[residual] = net(x, arch.to_tensor()).numpy()
+        child = make_child(arch, cell_residual=residual)
+        load_path_weights(child, net.path_weights(arch))
+        np.testing.assert_allclose(logits[residual], child(x, training=True).numpy(),
+                                   atol=1e-4, rtol=0)
+    assert np.abs(logits[True] - logits[False]).max() > 1e-2
 
 
 def child_gradients(child, x, y) -> dict[str, np.ndarray]:

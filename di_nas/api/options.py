@@ -55,6 +55,9 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("bn_affine", "space", "bn_affine",
        "Learn batch-norm scale/offset and a head bias in the supernet (ENAS); off by default "
        "(DARTS): then every shared weight is a kernel that DI protects."),
+    _S("cell_residual", "space", "cell_residual",
+       "enas_micro: add each cell's second input to its output, in the search net and the "
+       "child (not ENAS's cell; it lets weight sharing learn fast on short budgets)."),
     # optim
     _S("learning_rate", "optim", "learning_rate", "Shared-weight SGD learning rate (cosine)."),
     _S("learning_rate_min", "optim", "learning_rate_min", "Cosine schedule floor."),

@@ -53,7 +53,7 @@ class Net:
         # ENAS's per-input weights, as the CIFAR-10 preset searches with.
         return SpaceConfig(name=self.space, num_layers=self.num_layers, filters=self.filters,
                            stem_multiplier=self.stem_multiplier, num_cells=self.num_layers,
-                           share_across_inputs=False)
+                           share_across_inputs=False, cell_residual=False)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -19,7 +19,8 @@ __all__ = ["DropPath", "build_child", "load_path_weights", "set_drop_path_scale"
 
 def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: int = 6,
                 filters: int = 20, stem_multiplier: int = 3, name: str = "child", *,
-                auxiliary: bool = False, drop_path: float = 0.0) -> keras.Model:
+                auxiliary: bool = False, drop_path: float = 0.0,
+                cell_residual: bool = False) -> keras.Model:
     """The standalone network of `arch` at the given depth and width (logits out).
 
     Args:
@@ -28,10 +29,13 @@ def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: i
             returns ``[logits, aux_logits]`` (spaces whose registry entry has `child_extras`).
         drop_path: maximum drop-path probability of a non-identity op (training only; the
             last cell uses it, earlier cells proportionally less; `child_extras` spaces only).
+        cell_residual: add each cell's second input to its output, as the supernet does with
+            `SpaceConfig.cell_residual` (enas_micro; other spaces ignore it).
 
     Raises:
         ValueError: `auxiliary` or `drop_path` for a space without `child_extras`.
     """
     return registry.entry(arch.space_name).build_child(
         arch, num_classes, image_shape, num_layers=num_layers, filters=filters,
-        stem_multiplier=stem_multiplier, name=name, auxiliary=auxiliary, drop_path=drop_path)
+        stem_multiplier=stem_multiplier, name=name, auxiliary=auxiliary, drop_path=drop_path,
+        cell_residual=cell_residual)

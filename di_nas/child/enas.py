@@ -48,8 +48,9 @@ class _Builder:
     """Builds an ENAS micro child; names match `EnasMicroSupernet` sites."""
 
     def __init__(self, arch: Architecture, num_layers, filters, stem_multiplier, drop_path,
-                 total_cells):
+                 total_cells, cell_residual=False):
         self.values = arch.values
+        self.cell_residual = cell_residual
         self.num_layers = num_layers
         self.filters = filters
         self.stem_multiplier = stem_multiplier
@@ -98,7 +99,8 @@ class _Builder:
         h = outs[0] if len(outs) == 1 else keras.layers.Concatenate()(outs)
         h = keras.layers.ReLU()(h)
         h = _conv1x1(filters, f"L{index}-combine")(h)
-        return layers.bn(f"L{index}-combine-bn")(h)
+        h = layers.bn(f"L{index}-combine-bn")(h)
+        return keras.layers.Add()([h, states[1]]) if self.cell_residual else h
 
     def build(self, inputs, num_classes, auxiliary=False):
         """Logits, or ``[logits, aux_logits]`` when ``auxiliary``."""
@@ -134,12 +136,14 @@ class _Builder:
 
 def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: int = 6,
                 filters: int = 20, stem_multiplier: int = 3, name: str = "child", *,
-                auxiliary: bool = False, drop_path: float = 0.0) -> keras.Model:
+                auxiliary: bool = False, drop_path: float = 0.0,
+                cell_residual: bool = False) -> keras.Model:
     """The registry's builder: the ENAS micro network of `arch` (see `child.build_child`)."""
     if arch.space_name != enas_space.NAME:
         raise ValueError(f"the enas_micro child needs an enas_micro architecture, got "
                          f"{arch.space_name}")
     inputs = keras.Input(shape=tuple(image_shape), name="images")
-    builder = _Builder(arch, num_layers, filters, stem_multiplier, drop_path, num_layers + 2)
+    builder = _Builder(arch, num_layers, filters, stem_multiplier, drop_path, num_layers + 2,
+                       cell_residual)
     outputs = builder.build(inputs, num_classes, auxiliary=auxiliary)
     return keras.Model(inputs, outputs, name=name)

@@ -66,10 +66,12 @@ def build_nb201_child(arch: Architecture, num_classes: int, image_shape, num_cel
 
 def build_child(arch: Architecture, num_classes: int, image_shape, num_layers: int = 5,
                 filters: int = 16, stem_multiplier: int = 3, name: str = "child", *,
-                auxiliary: bool = False, drop_path: float = 0.0) -> keras.Model:
+                auxiliary: bool = False, drop_path: float = 0.0,
+                cell_residual: bool = False) -> keras.Model:
     """The registry's builder: `num_layers` is read as cells per stage; there is no stem
-    multiplier, auxiliary head or drop path (the latter two raise ValueError)."""
-    del stem_multiplier  # The NAS-Bench-201 stem has `filters` channels.
+    multiplier or cell residual (both ignored, as the nb201 supernet does), auxiliary head or
+    drop path (these raise ValueError)."""
+    del stem_multiplier, cell_residual  # The NAS-Bench-201 stem has `filters` channels.
     if auxiliary or drop_path:
         raise ValueError("auxiliary head and drop path are built for enas_micro only")
     return build_nb201_child(arch, num_classes, image_shape, num_cells=num_layers,

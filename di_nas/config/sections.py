@@ -61,6 +61,9 @@ class SpaceConfig:
     share_across_inputs: bool = True
     num_cells: int = 5
     bn_affine: bool = False
+    # enas_micro: add each cell's second input to its output (see `supernet.enas`); ENAS's
+    # cell (the CIFAR-10 preset) has no such path.
+    cell_residual: bool = True
 
     def __post_init__(self):
         choice("space", "name", self.name, SPACES)

@@ -52,7 +52,7 @@ def train_child(cfg, source, arch, steps: int, eval_ds, *, split: str = "train",
     model = child_lib.build_child(arch, source.num_classes, source.image_shape,
                                   num_layers=f.num_layers, filters=f.filters,
                                   stem_multiplier=cfg.space.stem_multiplier,
-                                  name="study_child")
+                                  cell_residual=cfg.space.cell_residual, name="study_child")
     schedule = keras.optimizers.schedules.CosineDecay(
         f.learning_rate, decay_steps=steps, alpha=f.learning_rate_min / f.learning_rate)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=f.momentum,

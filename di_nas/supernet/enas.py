@@ -15,6 +15,13 @@ this one rule (changing it changes the network of every saved architecture and c
 because ENAS's rule adds an unsearched copy of the previous cells' outputs to the cell output
 whenever the sampled nodes ignore them, so the output is then partly independent of the sampled
 ops. Its effect on search results has not been measured here.
+
+With `cell_residual` (the digits default, not ENAS's) a cell adds its second input (the
+previous cell's output, calibrated) to its output. Under uniformly sampled paths, every
+architecture then shares one representation that no sampled op can change, and weight sharing
+learns several times faster on a short budget. Measured on digits (seed 0, DI off, lr 0.2,
+240 steps each on a uniformly random architecture, then 8 random architectures scored on
+search-valid): mean accuracy 0.68 with the residual, 0.23 without. It adds no weights.
 """
 
 from __future__ import annotations
@@ -46,12 +53,13 @@ def sep_names(layer: int, node: int, slot: int, op: int, stack: int) -> str:
 
 def build_supernet(num_classes: int, image_shape, space_cfg, seed: int = 0):
     """The registry's builder: reads `num_layers`, `filters`, `stem_multiplier`,
-    `share_across_inputs` and `bn_affine` from `space_cfg` (a `config.SpaceConfig`)."""
+    `share_across_inputs`, `bn_affine` and `cell_residual` from `space_cfg` (a
+    `config.SpaceConfig`)."""
     return EnasMicroSupernet(
         num_classes, image_shape, num_layers=space_cfg.num_layers, filters=space_cfg.filters,
         stem_multiplier=space_cfg.stem_multiplier,
         share_across_inputs=space_cfg.share_across_inputs, seed=seed,
-        bn_affine=space_cfg.bn_affine)
+        bn_affine=space_cfg.bn_affine, cell_residual=space_cfg.cell_residual)
 
 
 class StateList:
@@ -87,8 +95,9 @@ class EnasMicroSupernet(Supernet):
 
     def __init__(self, num_classes, image_shape, num_layers: int = 6, filters: int = 20,
                  stem_multiplier: int = 3, share_across_inputs: bool = False, seed: int = 0,
-                 bn_affine: bool = False, **kwargs):
+                 bn_affine: bool = False, cell_residual: bool = False, **kwargs):
         self.num_layers = num_layers
+        self.cell_residual = bool(cell_residual)
         self.filters = filters
         self.stem_multiplier = stem_multiplier
         self.share_across_inputs = share_across_inputs
@@ -207,7 +216,8 @@ class EnasMicroSupernet(Supernet):
             name = f"L{plan.index}-combine-n{node + 2}"
             out += self._loose_conv(rec, inputs, name, nodes[node + 2],
                                     loose[cell * space_lib.NUM_NODES + node])
-        return self._bn(rec, f"L{plan.index}-combine-bn", out)
+        out = self._bn(rec, f"L{plan.index}-combine-bn", out)
+        return out + nodes[1] if self.cell_residual else out
 
     def _loose_conv(self, rec, inputs, name, h, is_loose):
         kernel = self.w(rec, f"{name}-kernel")

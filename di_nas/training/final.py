@@ -144,7 +144,8 @@ def _prepare(cfg: Config):
         image_shape=tuple(source.image_shape), mean=tuple(source.mean), std=tuple(source.std),
         num_layers=final.num_layers, filters=final.filters,
         stem_multiplier=cfg.space.stem_multiplier, auxiliary=final.auxiliary_weight > 0,
-        drop_path=final.drop_path, dataset=source.name)
+        drop_path=final.drop_path, dataset=source.name,
+        cell_residual=cfg.space.cell_residual)
     return arch, source, spec, steps_per_epoch
 
 

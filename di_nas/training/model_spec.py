@@ -32,6 +32,7 @@ class ModelSpec:
     auxiliary: bool
     drop_path: float
     dataset: str
+    cell_residual: bool = False  # Absent from files written before it existed.
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
@@ -46,7 +47,7 @@ class ModelSpec:
         return child_lib.build_child(
             self.architecture(), self.num_classes, self.image_shape, self.num_layers,
             self.filters, self.stem_multiplier, auxiliary=self.auxiliary,
-            drop_path=self.drop_path)
+            drop_path=self.drop_path, cell_residual=self.cell_residual)
 
 
 def count_params(model: keras.Model) -> int:
