@@ -1,5 +1,5 @@
 """Final training: checkpoints, the child's auxiliary head and drop path, a tiny end-to-end run,
-resuming after SIGKILL, and one-line errors from the command line.
+exact resuming after SIGKILL or SIGTERM, and one-line errors from the command line.
 
 Data is a tiny synthetic npz (4 steps an epoch), so a run takes seconds; no network is used.
 """
@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -141,7 +140,8 @@ def test_tiny_final_training_end_to_end(tmp_path, monkeypatch, capsys):
     assert json.load(open(os.path.join(out, "metrics.json"))) == metrics
     saved = json.load(open(os.path.join(out, "architecture.json")))
     assert saved["values"] == json.load(open(cfg.final.architecture))["values"]
-    assert checkpoints.latest_checkpoint(os.path.join(out, final.CHECKPOINT_DIR)).endswith("-2")
+    last = checkpoints.latest_checkpoint(os.path.join(out, final.CHECKPOINT_DIR))
+    assert last.endswith(f"-{2 * metrics['steps_per_epoch']}")  # numbered by step
     assert tf.io.gfile.glob(os.path.join(out, final.TENSORBOARD_DIR, "events.out.tfevents.*"))
     assert not tf.io.gfile.glob(os.path.join(out, "*.tmp-*"))
     assert "epoch 2/2" in capsys.readouterr().out
@@ -158,30 +158,71 @@ def test_tiny_final_training_end_to_end(tmp_path, monkeypatch, capsys):
         final.run_final_training(cfg.replace(final={"epochs": 3}))
 
 
-def test_resume_after_sigkill(tmp_path):
-    npz = write_npz(tmp_path / "data.npz")
-    write_arch(tmp_path / "arch.json")
-    out = tmp_path / "out"
-    args = [f"--architecture={tmp_path / 'arch.json'}", f"--output_dir={out}",
-            f"--dataset=npz:{npz}", "--final_epochs=6", "--final_batch_size=16",
-            "--final_layers=1", "--final_filters=4", "--stem_multiplier=1"]
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen([sys.executable, "-m", "di_nas.cli.train", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state = out / final.CHECKPOINT_DIR / "checkpoint"
-    deadline = time.monotonic() + 150
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    assert state.exists() and not (out / "metrics.json").exists(), "killed too late"
+RESUME_EPOCHS = 4
 
-    result = run_cli("train", *args)
+
+@pytest.fixture(scope="module")
+def resume_setup(tmp_path_factory):
+    """Data (40 steps an epoch: 4 chunks), an architecture and one uninterrupted deterministic
+    run; returns ``(args without --output_dir, the straight run's outcome)``."""
+    tmp = tmp_path_factory.mktemp("resume")
+    npz = write_npz(tmp / "data.npz", n_train=320)
+    write_arch(tmp / "arch.json")
+    args = [f"--architecture={tmp / 'arch.json'}", f"--dataset=npz:{npz}",
+            f"--final_epochs={RESUME_EPOCHS}", "--final_batch_size=8", "--final_layers=1",
+            "--final_filters=4", "--stem_multiplier=1", "--deterministic"]
+    result = run_cli("train", *args, f"--output_dir={tmp / 'straight'}")
+    assert result.returncode == 0, result.stderr
+    return args, _outcome(tmp / "straight")
+
+
+def _outcome(out) -> dict:
+    """What a resumed run must reproduce: metrics.json but its time, and every tensor of the
+    model and optimizer in the last checkpoint, bitwise."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    reader = tf.train.load_checkpoint(checkpoints.latest_checkpoint(
+        str(out / final.CHECKPOINT_DIR)))
+    tensors = {k: reader.get_tensor(k).tobytes() for k in reader.get_variable_to_dtype_map()
+               if k.startswith(("model/", "optimizer/"))}
+    assert tensors
+    return {"metrics": metrics, **tensors}
+
+
+def _interrupt(args, out, sig) -> str:
+    """Starts ``di-nas-train``, sends ``sig`` as soon as it logs epoch 1 (the first of epoch
+    2's four chunks is then running) and returns its output."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "di_nas.cli.train", *args,
+                             f"--output_dir={out}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(f"epoch 1/{RESUME_EPOCHS} "):
+            os.kill(proc.pid, sig)
+            break
+    output = "".join(lines) + proc.communicate()[0]
+    assert not (out / "metrics.json").exists(), f"stopped too late:\n{output}"
+    return output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_interrupted_training_resumes_exactly(resume_setup, tmp_path, sig):
+    """Killed (SIGKILL) or stopped (SIGTERM: a checkpoint where it stands, mid-epoch) in epoch
+    2, then resumed: the same weights, optimizer state and metrics as the run never
+    interrupted."""
+    args, expected = resume_setup
+    out = tmp_path / "out"
+    output = _interrupt(args, out, sig)
+    if sig == signal.SIGTERM:
+        assert "stopped in epoch 2; checkpoint saved" in output, output
+    result = run_cli("train", *args, f"--output_dir={out}")
     assert result.returncode == 0, result.stderr
     assert "resuming from epoch" in result.stdout
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 6
+    got = _outcome(out)
+    assert got["metrics"] == expected["metrics"]
+    assert sorted(k for k in expected if got.get(k) != expected[k]) == []
 
 
 def test_architecture_of_another_shape_is_refused(tmp_path):

@@ -19,9 +19,8 @@ ops. Its effect on search results has not been measured here.
 With `cell_residual` (the digits default, not ENAS's) a cell adds its second input (the
 previous cell's output, calibrated) to its output. Under uniformly sampled paths, every
 architecture then shares one representation that no sampled op can change, and weight sharing
-learns several times faster on a short budget. Measured on digits (seed 0, DI off, lr 0.2,
-240 steps each on a uniformly random architecture, then 8 random architectures scored on
-search-valid): mean accuracy 0.68 with the residual, 0.23 without. It adds no weights.
+learns several times faster on a short budget (measured in the commit that added it). It
+adds no weights.
 """
 
 from __future__ import annotations

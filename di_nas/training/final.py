@@ -8,20 +8,21 @@ checkpoints every epoch and resumes, and writes under ``cfg.output_dir``::
 
     architecture.json        the architecture trained (a copy of --architecture)
     final_run.json           what the network is (ModelSpec) and the settings that trained it
-    checkpoints/final/       model, optimizer, epoch counter, train time (every epoch)
+    checkpoints/final/       model, optimizer, position (epoch, step), train time
     tensorboard/final/       per-epoch summaries
     metrics.json             test_accuracy, test_loss, params, epochs, train_seconds, ...
 
-The data order of epoch ``e`` depends only on ``(seed, e)``, so the checkpointed epoch counter
-is the data position: a killed run restarts its unfinished epoch with the same batches.
+The data order of epoch ``e`` depends only on ``(seed, e)``, so the checkpointed position is
+the data position. A checkpoint is written after every epoch and, on SIGTERM/SIGINT, after the
+running chunk of steps (with the running sums of the epoch's metrics); a killed run restarts
+from the last one with the same batches, and with ``--deterministic`` ends with the same
+weights as a run never interrupted.
 
 This module must not define flags or parse the command line (``di_nas.cli.train`` does).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from typing import Any
@@ -36,7 +37,7 @@ from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.errors import UserError
 from di_nas.search_space import load_architecture, registry
-from di_nas.training import checkpoints, outputs, progress
+from di_nas.training import checkpoints, outputs, progress, signals
 from di_nas.training.loops import ChildLoop, main_logits  # noqa: F401 (main_logits: export)
 from di_nas.training.model_spec import ModelSpec, count_params
 
@@ -76,34 +77,6 @@ def _architecture_path(cfg: Config) -> str:
     raise UserError(f"no architecture given and none in {cfg.output_dir}: pass "
                     "--architecture=SEARCH_DIR/best_architecture.json (di-nas-search writes it "
                     "into its --output_dir)")
-
-
-def _run_record(cfg: Config, spec: ModelSpec) -> dict[str, Any]:
-    """What defines this training: a directory trained otherwise must not be resumed."""
-    final = dataclasses.asdict(cfg.final)
-    del final["architecture"]  # the path does not matter, the architecture (in spec) does
-    data = dataclasses.asdict(cfg.data)
-    for name in ("data_dir", "download", "eval_batch_size", "valid_fraction"):
-        del data[name]
-    return {"model": dataclasses.asdict(spec), "final": final, "data": data, "seed": cfg.seed}
-
-
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for key in sorted(set(old) | set(new))
-                for d in _differences(old.get(key), new.get(key), f"{prefix}{key}.")]
-    return [] if old == new else [prefix.rstrip(".")]
-
-
-def _check_same_run(path: str, record: dict[str, Any]) -> None:
-    """Refuses to resume a directory that another final training wrote."""
-    old = dio.read_json(path)
-    if old is None:
-        return
-    changed = _differences(old, json.loads(json.dumps(record)))  # tuples -> lists
-    if changed:
-        raise UserError(f"{os.path.dirname(path) or '.'} holds a final training with other "
-                        f"settings ({', '.join(changed[:4])} differ): use another --output_dir")
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -158,9 +131,9 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
     """
     out, final = cfg.output_dir, cfg.final
     arch, source, spec, steps_per_epoch = _prepare(cfg)
-    record = _run_record(cfg, spec)
+    record = outputs.final_run_record(cfg, spec)
     run_path, metrics_path = os.path.join(out, RUN_FILE), os.path.join(out, METRICS_FILE)
-    _check_same_run(run_path, record)
+    outputs.check_same_final_run(run_path, record)
     metrics = dio.read_json(metrics_path)
     if metrics is not None and dio.read_json(run_path) is not None:
         progress.log(f"already trained: {metrics_path} (test_accuracy="
@@ -168,6 +141,8 @@ def run_final_training(cfg: Config) -> dict[str, Any]:
         return metrics
 
     strategy = distribute.get_strategy(cfg.distribute)
+    if cfg.search.deterministic:
+        tf.config.experimental.enable_op_determinism()
     distribute.per_replica_batch(final.batch_size, strategy)  # must split evenly
     chief = distribute.is_chief(strategy)
     with outputs.claimed(out, "di-nas-train", chief):
@@ -182,27 +157,33 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
     if chief:
         dio.makedirs(out)
         dio.atomic_write_text(os.path.join(out, ARCHITECTURE_FILE), arch.to_json() + "\n")
-        dio.atomic_write_json(run_path, _run_record(cfg, spec))
+        dio.atomic_write_json(run_path, outputs.final_run_record(cfg, spec))
     with strategy.scope():
-        loop, keeper, epoch_var, seconds_var = _restore_or_start(
-            cfg, strategy, arch, spec, steps_per_epoch)
-        model = loop.model
+        loop, keeper, state = _restore_or_start(cfg, strategy, arch, spec, steps_per_epoch)
+        model, epoch_var, seconds_var = loop.model, state["epoch"], state["seconds"]
         writer = (tf.summary.create_file_writer(os.path.join(out, TENSORBOARD_DIR)) if chief
                   else tf.summary.create_noop_writer())
         clock = progress.JobClock(final.epochs, done=int(epoch_var.numpy()))
         last = {}
-        for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
-            last = _train_epoch(cfg, source, model, loop, epoch, steps_per_epoch)
-            seconds = last.pop("seconds")
-            seconds_var.assign_add(seconds)
-            epoch_var.assign(epoch)
-            keeper.save(epoch)  # collective under multi-worker: every worker saves
-            clock.epoch_done()
-            with writer.as_default(step=epoch):
-                for name, value in last.items():
-                    tf.summary.scalar(f"train/{name}", value)
-            progress.log(progress.epoch_line(epoch, final.epochs, last, seconds,
-                                             clock.eta_seconds()))
+        with signals.StopFlag() as stop:
+            for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
+                last = _train_epoch(cfg, source, loop, epoch, steps_per_epoch, state, stop)
+                if last is None:  # stopped mid-epoch: the checkpoint holds the position
+                    keeper.save((epoch - 1) * steps_per_epoch + int(state["step"].numpy()))
+                    raise KeyboardInterrupt(
+                        f"stopped in epoch {epoch}; checkpoint saved in {out}: run the same "
+                        "command to resume")
+                seconds = last.pop("seconds")
+                seconds_var.assign_add(seconds)
+                epoch_var.assign(epoch)
+                # Collective under multi-worker: every worker saves.
+                keeper.save(epoch * steps_per_epoch)
+                clock.epoch_done()
+                with writer.as_default(step=epoch):
+                    for name, value in last.items():
+                        tf.summary.scalar(f"train/{name}", value)
+                progress.log(progress.epoch_line(epoch, final.epochs, last, seconds,
+                                                 clock.eta_seconds()))
         test = loop.evaluate(data_lib.make_dataset(
             source, "test", cfg.data.eval_batch_size, training=False, cfg=cfg.data,
             seed=cfg.seed))
@@ -227,8 +208,10 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
 
 
 def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_epoch: int):
-    """The model's loop, checkpoint keeper, epoch and seconds counters, restored from the last
-    checkpoint when there is one (call inside the strategy's scope)."""
+    """The model's loop, checkpoint keeper and training state, restored from the last checkpoint
+    when there is one (call inside the strategy's scope). The state: ``epoch`` (epochs done),
+    ``step`` and ``sums`` (steps done in the unfinished epoch and its running loss, correct
+    and count sums) and ``seconds`` (training time so far)."""
     final = cfg.final
     keras.utils.set_random_seed(cfg.seed)
     model = spec.build()
@@ -237,37 +220,46 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
         alpha=final.learning_rate_min / final.learning_rate)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
     optimizer.build(model.trainable_variables)  # slots must exist before a restore
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+    state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
+             "step": tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch"),
+             "sums": tf.Variable([0.0] * 3, dtype=tf.float64, trainable=False,
+                                 name="epoch_sums"),
+             "seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                    name="train_seconds")}
     ckpt_dir = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
     keeper = checkpoints.CheckpointKeeper(
         distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
-        epoch=epoch_var, train_seconds=seconds_var)
+        epoch=state["epoch"], train_seconds=state["seconds"], step_in_epoch=state["step"],
+        epoch_sums=state["sums"])
     restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
-    if restored and int(epoch_var.numpy()) >= final.epochs:
+    epoch, step = int(state["epoch"].numpy()), int(state["step"].numpy())
+    if restored and epoch >= final.epochs:
         progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
     elif restored:
-        progress.log(f"resuming from epoch {int(epoch_var.numpy()) + 1} of {final.epochs} "
-                     f"({restored})")
+        at = f", step {step + 1}" if step else ""
+        progress.log(f"resuming from epoch {epoch + 1}{at} of {final.epochs} ({restored})")
     else:
         progress.log(f"training {arch} ({count_params(model):,} parameters) for "
                      f"{final.epochs} epochs of {steps_per_epoch} steps")
     loop = make_train_loop(model, optimizer, cfg, spec.num_classes)
-    return loop, keeper, epoch_var, seconds_var
+    return loop, keeper, state
 
 
-def _train_epoch(cfg: Config, source, model, loop: ChildLoop, epoch: int,
-                 steps_per_epoch: int) -> dict[str, float]:
-    """One epoch of ``steps_per_epoch`` steps; returns loss, accuracy, lr and seconds."""
+def _train_epoch(cfg: Config, source, loop: ChildLoop, epoch: int, steps_per_epoch: int,
+                 state: dict, stop) -> dict[str, float] | None:
+    """Epoch ``epoch`` from step ``state['step']`` on; returns loss, accuracy, lr and seconds,
+    or None when ``stop`` was raised before its end (``state`` then holds where it stopped)."""
     strategy = tf.distribute.get_strategy()
     final = cfg.final
-    child_lib.set_drop_path_scale(model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
+    child_lib.set_drop_path_scale(loop.model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
+    done = int(state["step"].numpy())
     dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
-                                    cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch))
+                                    cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch)).skip(done)
     iterator = iter(distribute.distribute_dataset(strategy, dataset))
-    start, done = time.monotonic(), 0
-    sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+    start = time.monotonic()
+    sums = dict(zip(("loss", "correct", "count"), state["sums"].numpy().tolist(), strict=True))
     with progress.EpochBar(epoch, final.epochs, steps_per_epoch) as bar:
+        bar.update(done)
         while done < steps_per_epoch:
             steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
             out = loop.train(iterator, tf.constant(steps))
@@ -275,6 +267,13 @@ def _train_epoch(cfg: Config, source, model, loop: ChildLoop, epoch: int,
             done += steps
             bar.update(steps, loss=sums["loss"] / sums["count"],
                        accuracy=sums["correct"] / sums["count"])
+            if stop.raised and done < steps_per_epoch:
+                state["step"].assign(done)
+                state["sums"].assign([sums["loss"], sums["correct"], sums["count"]])
+                state["seconds"].assign_add(time.monotonic() - start)
+                return None
+    state["step"].assign(0)
+    state["sums"].assign([0.0] * 3)
     return {"loss": sums["loss"] / sums["count"], "accuracy": sums["correct"] / sums["count"],
             "learning_rate": float(loop.optimizer.learning_rate),
             "seconds": time.monotonic() - start}

@@ -19,8 +19,10 @@ This module must not build models or datasets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+from typing import Any
 
 from di_nas import io as dio
 from di_nas.errors import UserError
@@ -83,6 +85,36 @@ def prepare_output_dir(cfg) -> None:
         return
     dio.makedirs(out)
     atomic_write_json(path, {"fingerprint": fingerprint, "config": cfg.search_dict()})
+
+
+def final_run_record(cfg, spec) -> dict[str, Any]:
+    """What defines a final training (`cfg` and its `ModelSpec` `spec`): a directory trained
+    otherwise must not be resumed."""
+    final = dataclasses.asdict(cfg.final)
+    del final["architecture"]  # the path does not matter, the architecture (in spec) does
+    data = dataclasses.asdict(cfg.data)
+    for name in ("data_dir", "download", "eval_batch_size", "valid_fraction"):
+        del data[name]
+    return {"model": dataclasses.asdict(spec), "final": final, "data": data, "seed": cfg.seed}
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves where two JSON-like values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new))
+                for d in differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def check_same_final_run(path: str, record: dict[str, Any]) -> None:
+    """Refuses to resume a directory that another final training wrote."""
+    old = dio.read_json(path)
+    if old is None:
+        return
+    changed = differences(old, json.loads(json.dumps(record)))  # tuples -> lists
+    if changed:
+        raise UserError(f"{os.path.dirname(path) or '.'} holds a final training with other "
+                        f"settings ({', '.join(changed[:4])} differ): use another --output_dir")
 
 
 def read_result(output_dir: str):

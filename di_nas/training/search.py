@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import signal
 import time
 
 import numpy as np
@@ -29,7 +28,7 @@ from di_nas.controller import make_oracle
 from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.training import checkpoints, outputs, progress
+from di_nas.training import checkpoints, outputs, progress, signals
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
@@ -44,28 +43,6 @@ def epoch_batches(source, data_cfg, split: str, seed: int, epoch: int) -> tf.dat
     return data_lib.make_dataset(source, split, data_cfg.batch_size, training=split == "train",
                                  cfg=data_cfg, seed=seed * 100003 + epoch, repeat=True,
                                  shuffle=True)
-
-
-class _StopFlag:
-    """Set by SIGTERM/SIGINT; the loop saves a checkpoint at the next safe point and stops."""
-
-    def __init__(self):
-        self.raised = False
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        del frame
-        log.warning("signal %d received: checkpointing and stopping", signum)
-        self.raised = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class Search:
@@ -231,7 +208,7 @@ def _search(cfg, strategy, chief, source) -> dict:
     writer = (tf.summary.create_file_writer(os.path.join(cfg.output_dir, "tensorboard",
                                                          "search")) if chief else None)
     start, ctrl = time.time(), None
-    with _StopFlag() as stop:
+    with signals.StopFlag() as stop:
         for epoch in range(int(search.epochs_done.numpy()), cfg.search.epochs):
             step_in_epoch = int(search.trainer.step.numpy()) - epoch * search.steps_per_epoch
             if cfg.di.reset == "epoch" and step_in_epoch == 0:
