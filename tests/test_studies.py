@@ -7,12 +7,16 @@ import pytest
 
 from di_nas import config as config_lib
 
+# The studies' mechanics do not depend on the space; nb201 traces several times faster.
+NB201 = {"name": "nb201", "num_cells": 1}
+
 # PD ----------------------------------------------------------------------------------------------
 
 def test_pd_study_writes_json_plot_and_report(tmp_path, capsys):
     from di_nas.studies import run_study
 
     cfg = config_lib.tiny(output_dir=str(tmp_path / "pd")).replace(
+        space=NB201,
         study={"name": "pd", "pairs": 2, "steps": 2, "warmup_steps": 2, "protocol": "pair"})
     result = run_study(cfg)
     path = os.path.join(cfg.output_dir, "pd.json")
@@ -42,7 +46,7 @@ def test_pd_search_protocol_keys_and_interval_order(tmp_path, capsys):
     from di_nas.studies import run_study
 
     cfg = config_lib.tiny(output_dir=str(tmp_path / "pd")).replace(
-        study={"name": "pd", "pairs": 2, "window": 2, "warmup_steps": 2, "seeds": 2,
+        space=NB201, study={"name": "pd", "pairs": 2, "window": 2, "warmup_steps": 2, "seeds": 2,
                "protocol": "search"})
     run_study(cfg)
     with open(os.path.join(cfg.output_dir, "pd.json")) as f:
@@ -211,7 +215,7 @@ def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch,
 
     monkeypatch.setattr(search_lib, "run_search", fake_search)
     cfg = config_lib.tiny(output_dir=str(tmp_path / "search")).replace(
-        study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2})
+        space=NB201, study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2})
     run_study(cfg)
     assert [(c.di.enabled, c.controller.name, c.seed) for c in calls[:3]] == [
         (True, "reinforce", 0), (False, "reinforce", 0), (True, "random", 0)]

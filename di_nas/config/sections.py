@@ -75,7 +75,7 @@ class SpaceConfig:
 class OptimConfig:
     """SGD with a cosine schedule for the shared weights during the search."""
 
-    learning_rate: float = 0.05
+    learning_rate: float = 0.4
     learning_rate_min: float = 0.0005
     momentum: float = 0.9
     nesterov: bool = True
@@ -149,7 +149,7 @@ class ControllerConfig:
     temperature: float = 5.0
     op_prior: bool = True
     steps_per_epoch: int = 30
-    aggregate: int = 10
+    aggregate: int = 5
 
     def __post_init__(self):
         choice("controller", "name", self.name, CONTROLLERS)
