@@ -120,13 +120,14 @@ def test_one_trace_for_every_chunk_and_architecture(tmp_path):
     import tensorflow as tf
 
     from di_nas.data import load_source
-    from di_nas.training.search import Search, _StopFlag
+    from di_nas.training.search import Search
+    from di_nas.training.signals import StopFlag
 
     cfg = _tiny(tmp_path, space={"name": "nb201", "num_cells": 1},
                 search={"epochs": 1, "steps_per_epoch": 4, "num_candidates": 3, "log_every": 3},
                 controller={"lstm_units": 8, "steps_per_epoch": 3, "aggregate": 2})
     search = Search(cfg, tf.distribute.get_strategy(), load_source(cfg.data, cfg.seed))
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         search.shared_phase(0, stop, None)
     assert int(search.trainer.step.numpy()) == 4
     search.controller_phase(0, None)
