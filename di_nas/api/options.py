@@ -104,7 +104,8 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("num_candidates", "search", "num_candidates",
        "Architectures sampled and scored when deriving the best one."),
     _S("log_every", "search", "log_every", "Log every N steps."),
-    _S("deterministic", "search", "deterministic", "Deterministic ops (slower)."),
+    _S("deterministic", "search", "deterministic",
+       "Deterministic ops (slower), in the search and in final training."),
     # final training
     _S("architecture", "final", "architecture", "Architecture JSON to train or export "
        "(default: the one the search wrote under --output_dir)."),
