@@ -37,5 +37,7 @@ def _seeds():
 
 @pytest.fixture
 def repo_root() -> str:
-    """Absolute path of the repository root."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """Absolute path of the repository root (`tests.helpers.ROOT`)."""
+    from tests.helpers import ROOT
+
+    return ROOT

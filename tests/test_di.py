@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.config import DataConfig, SpaceConfig
+from di_nas.config import DataConfig, DIConfig, OptimConfig, SpaceConfig
 from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
 from di_nas.studies import disturbance
@@ -25,13 +25,13 @@ SITES = ("head-kernel", "stem-kernel", "L0-n2-x-sep3-s0-pw-kernel")
 
 
 def _optim():
-    return types.SimpleNamespace(learning_rate=LR, learning_rate_min=LR, momentum=0.9,
-                                 nesterov=True, weight_decay=1e-4, grad_clip_norm=5.0)
+    return OptimConfig(learning_rate=LR, learning_rate_min=LR, weight_decay=1e-4)
 
 
 def _di(beta=1e-3, inputs="mean"):
-    return types.SimpleNamespace(enabled=True, beta=beta, scale_beta=False, decay=0.0,
-                                 max_dim=4096, sub_batches=1, inputs=inputs)
+    # The raw gradient projected, as these tests were written for (the search's default
+    # projects the whole step: tests/test_di_update.py).
+    return DIConfig(beta=beta, inputs=inputs, project="gradient")
 
 
 @pytest.fixture(scope="module")

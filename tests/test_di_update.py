@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from di_nas.config import DataConfig, SpaceConfig
+from di_nas.config import DataConfig, DIConfig, OptimConfig, SpaceConfig
 from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
@@ -51,10 +51,8 @@ def _sharing(space, rng, count):
 
 
 def _trainer(net, mode):
-    optim = types.SimpleNamespace(learning_rate=0.05, learning_rate_min=0.05, momentum=0.9,
-                                  nesterov=True, weight_decay=1e-3, grad_clip_norm=5.0)
-    di = types.SimpleNamespace(enabled=True, beta=1e-4, scale_beta=False, decay=0.0,
-                               max_dim=4096, sub_batches=1, inputs="mean", project=mode)
+    optim = OptimConfig(learning_rate=0.05, learning_rate_min=0.05, weight_decay=1e-3)
+    di = DIConfig(beta=1e-4, inputs="mean", project=mode)
     return SharedWeightTrainer(net, optim, di, total_steps=1000)
 
 

@@ -16,7 +16,7 @@ from di_nas import export as export_lib
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.training import final
-from tests.helpers import ROOT
+from tests.helpers import cli_env, run_cli, write_npz
 
 # Reloads with TensorFlow alone: the export must not need di_nas (or Keras) to serve.
 RELOAD_SCRIPT = """
@@ -42,18 +42,11 @@ _TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl::InitializeLo
                          r"|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] )")
 
 
-def _env():
-    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny network trained one epoch on synthetic 8x8 grey images, exported with TFLite."""
     tmp = tmp_path_factory.mktemp("export")
-    rng = np.random.default_rng(0)
-    np.savez(tmp / "data.npz", x_train=rng.integers(0, 256, (48, 8, 8, 1), dtype=np.uint8),
-             y_train=np.arange(48) % 4, x_test=rng.integers(0, 256, (8, 8, 8, 1), dtype=np.uint8),
-             y_test=np.arange(8) % 4)
+    write_npz(tmp / "data.npz", n_train=48, n_test=8, classes=4)
     get_space("enas_micro").sample(np.random.default_rng(2)).save(str(tmp / "arch.json"))
     cfg = config.tiny(output_dir=str(tmp / "out")).replace(
         data={"dataset": f"npz:{tmp / 'data.npz'}"},
@@ -76,7 +69,7 @@ def test_reload_without_di_nas_matches_keras(trained, tmp_path):
     script = tmp_path / "reload.py"
     script.write_text(RELOAD_SCRIPT)
     result = subprocess.run([sys.executable, str(script), path, str(tmp_path / "in.npz"),
-                             str(tmp_path / "out.npz")], cwd=str(tmp_path), env=_env(),
+                             str(tmp_path / "out.npz")], cwd=str(tmp_path), env=cli_env(),
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     served = np.load(tmp_path / "out.npz")
@@ -124,8 +117,7 @@ def test_missing_checkpoint(tmp_path):
     empty = tmp_path / "empty"
     with pytest.raises(UserError, match="no trained model in"):
         final.load_trained(str(empty))
-    result = subprocess.run([sys.executable, "-m", "di_nas.cli.export", f"--output_dir={empty}"],
-                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=180)
+    result = run_cli("export", f"--output_dir={empty}")
     lines = [line for line in result.stderr.splitlines()
              if line.strip() and not _TF_STARTUP.match(line)]
     assert result.returncode == 2 and len(lines) == 1, result.stderr

@@ -21,16 +21,7 @@ from di_nas.child import DropPath, build_child, set_drop_path_scale
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.training import checkpoints, final, progress
-from tests.helpers import ROOT, run_cli
-
-
-def write_npz(path, n_train=64, n_test=20, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    np.savez(path, x_train=rng.integers(0, 256, (n_train, 8, 8, 1), dtype=np.uint8),
-             y_train=np.arange(n_train) % classes,
-             x_test=rng.integers(0, 256, (n_test, 8, 8, 1), dtype=np.uint8),
-             y_test=np.arange(n_test) % classes)
-    return str(path)
+from tests.helpers import ROOT, run_cli, write_npz
 
 
 def write_arch(path, seed=0):

@@ -13,8 +13,7 @@ from di_nas import config
 from di_nas.errors import UserError
 from di_nas.search_space import load_architecture
 from di_nas.training import outputs
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT, cli_env
 
 # A tiny search on the small nb201 space (3 cells of 4 channels: it traces in seconds),
 # 3 epochs of 4 steps. The enas_micro search runs end to end in-process below.
@@ -34,10 +33,9 @@ def _tiny(output_dir, **sections):
 
 
 def _run_cli(output_dir, *extra, timeout=600):
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
         [sys.executable, "-m", "di_nas.cli.search", *TINY_FLAGS, f"--output_dir={output_dir}",
-         *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+         *extra], cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
 
 
