@@ -182,5 +182,6 @@ def summary_line(result: dict) -> str:
         line += (f"; NOT LEARNED: the final reward is within {NOT_LEARNED_MARGIN:.2f} of chance "
                  f"({chance:.2f}), so the shared weights did not train and the choice is "
                  "random: give them more steps (--epochs, --steps_per_epoch) or a smaller "
-                 "search network (--num_layers, --filters), or check --learning_rate")
+                 "search network (--num_layers, --filters), or check --learning_rate and "
+                 "--cell_residual")
     return line
