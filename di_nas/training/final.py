@@ -169,7 +169,7 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
             for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
                 last = _train_epoch(cfg, source, loop, epoch, steps_per_epoch, state, stop)
                 if last is None:  # stopped mid-epoch: the checkpoint holds the position
-                    keeper.save((epoch - 1) * steps_per_epoch + int(state["step"].numpy()))
+                    keeper.save(int(loop.optimizer.iterations.numpy()))
                     raise KeyboardInterrupt(
                         f"stopped in epoch {epoch}; checkpoint saved in {out}: run the same "
                         "command to resume")
@@ -177,7 +177,7 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
                 seconds_var.assign_add(seconds)
                 epoch_var.assign(epoch)
                 # Collective under multi-worker: every worker saves.
-                keeper.save(epoch * steps_per_epoch)
+                keeper.save(int(loop.optimizer.iterations.numpy()))
                 clock.epoch_done()
                 with writer.as_default(step=epoch):
                     for name, value in last.items():
@@ -210,8 +210,8 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
 def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_epoch: int):
     """The model's loop, checkpoint keeper and training state, restored from the last checkpoint
     when there is one (call inside the strategy's scope). The state: ``epoch`` (epochs done),
-    ``step`` and ``sums`` (steps done in the unfinished epoch and its running loss, correct
-    and count sums) and ``seconds`` (training time so far)."""
+    ``sums`` (the unfinished epoch's running loss, correct and count sums) and ``seconds``
+    (training time so far); the optimizer's step counter says how far the epoch got."""
     final = cfg.final
     keras.utils.set_random_seed(cfg.seed)
     model = spec.build()
@@ -221,7 +221,6 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
     optimizer.build(model.trainable_variables)  # slots must exist before a restore
     state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
-             "step": tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch"),
              "sums": tf.Variable([0.0] * 3, dtype=tf.float64, trainable=False,
                                  name="epoch_sums"),
              "seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False,
@@ -229,10 +228,10 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
     ckpt_dir = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
     keeper = checkpoints.CheckpointKeeper(
         distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
-        epoch=state["epoch"], train_seconds=state["seconds"], step_in_epoch=state["step"],
-        epoch_sums=state["sums"])
+        epoch=state["epoch"], train_seconds=state["seconds"], epoch_sums=state["sums"])
     restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
-    epoch, step = int(state["epoch"].numpy()), int(state["step"].numpy())
+    epoch = int(state["epoch"].numpy())
+    step = int(optimizer.iterations.numpy()) - epoch * steps_per_epoch
     if restored and epoch >= final.epochs:
         progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
     elif restored:
@@ -247,12 +246,13 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
 
 def _train_epoch(cfg: Config, source, loop: ChildLoop, epoch: int, steps_per_epoch: int,
                  state: dict, stop) -> dict[str, float] | None:
-    """Epoch ``epoch`` from step ``state['step']`` on; returns loss, accuracy, lr and seconds,
-    or None when ``stop`` was raised before its end (``state`` then holds where it stopped)."""
+    """Epoch ``epoch`` from where the optimizer's step counter says it got; returns loss,
+    accuracy, lr and seconds, or None when ``stop`` was raised before its end (``state`` then
+    holds the epoch's running sums)."""
     strategy = tf.distribute.get_strategy()
     final = cfg.final
     child_lib.set_drop_path_scale(loop.model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
-    done = int(state["step"].numpy())
+    done = int(loop.optimizer.iterations.numpy()) - (epoch - 1) * steps_per_epoch
     dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
                                     cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch)).skip(done)
     iterator = iter(distribute.distribute_dataset(strategy, dataset))
@@ -268,11 +268,9 @@ def _train_epoch(cfg: Config, source, loop: ChildLoop, epoch: int, steps_per_epo
             bar.update(steps, loss=sums["loss"] / sums["count"],
                        accuracy=sums["correct"] / sums["count"])
             if stop.raised and done < steps_per_epoch:
-                state["step"].assign(done)
                 state["sums"].assign([sums["loss"], sums["correct"], sums["count"]])
                 state["seconds"].assign_add(time.monotonic() - start)
                 return None
-    state["step"].assign(0)
     state["sums"].assign([0.0] * 3)
     return {"loss": sums["loss"] / sums["count"], "accuracy": sums["correct"] / sums["count"],
             "learning_rate": float(loop.optimizer.learning_rate),

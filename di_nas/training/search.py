@@ -14,7 +14,6 @@ at every epoch end and on SIGTERM/SIGINT; the data order of an epoch is a functi
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import time
 
@@ -31,8 +30,6 @@ from di_nas.supernet import build_supernet
 from di_nas.training import checkpoints, outputs, progress, signals
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
-
-log = logging.getLogger("di_nas.search")
 
 
 def epoch_batches(source, data_cfg, split: str, seed: int, epoch: int) -> tf.data.Dataset:
