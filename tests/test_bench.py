@@ -11,8 +11,11 @@ import sys
 import pytest
 
 from di_nas import config
+from di_nas.bench import accelerator
 from di_nas.bench import run as bench
 from di_nas.bench.steps import Net
+from di_nas.cli import flags as cli_flags
+from tests.helpers import ROOT
 
 TINY_NET = Net(num_layers=1, filters=4, stem_multiplier=1, image_size=8, space="nb201")
 TINY = bench.Sizes(net=TINY_NET, batch=4, archs=1, steps=2, trace_archs=3,
@@ -67,6 +70,44 @@ def test_presets_keep_the_issue_sizes():
     with pytest.raises(ValueError, match="trace_archs"):
         bench.Sizes(net=TINY_NET, batch=4, archs=3, steps=2, trace_archs=2,
                     projector_net=TINY_NET, oracle_trials=(8, 16))
+
+
+def test_accelerator_report(tmp_path):
+    """`--accelerator` writes its figures to <output_dir>/accelerator.json (XLA off: the
+    compile takes minutes on a CPU; `xla_figures` is the same code path, see test_precision)."""
+    cfg = config.tiny(str(tmp_path)).replace(bench={"accelerator": True})
+    sizes = accelerator.AcceleratorSizes(net=TINY_NET, batch=4, archs=1, steps=2, xla=False)
+    report = bench.run_bench(cfg, accelerator_sizes=sizes)
+    assert json.loads((tmp_path / "accelerator.json").read_text()) == json.loads(
+        json.dumps(report))
+    for key in ("supernet_step_ms", "child_step_ms", "di_step_ms", "di_mixed_step_ms",
+                "child_mixed_step_ms", "eval_batch_ms", "supernet_over_child", "di_over_plain",
+                "mixed_precision_speedup", "child_mixed_precision_speedup",
+                "projected_search_hours", "projected_search_hours_fastest"):
+        assert isinstance(report[key], float) and math.isfinite(report[key]) and report[key] > 0
+    assert report["mixed_precision"] == "mixed_bfloat16" and report["xla_speedup"] is None
+    assert report["projected_search_hours_fastest"] <= report["projected_search_hours"]
+
+
+def test_projected_hours_adds_up():
+    preset = {"epochs": 2, "batch": 10, "train_examples": 100, "valid_examples": 50,
+              "controller_steps": 3, "controller_aggregate": 4, "num_candidates": 5}
+    # 2 epochs x (10 steps x 100 ms + 12 rewards x 10 ms) + 5 candidates x 5 batches x 10 ms.
+    assert accelerator.projected_hours(100.0, 10.0, preset) == pytest.approx(
+        (2 * (1000 + 120) + 250) / 3.6e6)
+
+
+def test_accelerator_preset_is_the_cifar10_flagfile():
+    flag_values = cli_flags.new_flag_values()
+    flag_values(["di-nas-search", f"--flagfile={ROOT}/flags/cifar10_search.cfg"])
+    cfg = cli_flags.build_config(flag_values)
+    train = round(50_000 * (1 - cfg.data.valid_fraction))
+    assert accelerator.PRESET == {
+        "epochs": cfg.search.epochs, "batch": cfg.data.batch_size, "train_examples": train,
+        "valid_examples": 50_000 - train, "controller_steps": cfg.controller.steps_per_epoch,
+        "controller_aggregate": cfg.controller.aggregate,
+        "num_candidates": cfg.search.num_candidates}
+    assert accelerator.AcceleratorSizes().net == bench.DEFAULT_NET
 
 
 if __name__ == "__main__":

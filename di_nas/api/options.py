@@ -144,10 +144,17 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("strategy", "distribute", "strategy", "tf.distribute strategy.", config_lib.STRATEGIES),
     _S("tpu", "distribute", "tpu", "TPU name or address for --strategy=tpu."),
     _S("devices", "distribute", "devices", "Comma-separated devices for --strategy=mirrored."),
-    _S("jit_compile", "distribute", "jit_compile", "XLA-compile the train step."),
+    _S("jit_compile", "distribute", "jit_compile", "XLA-compile each replica's forward and "
+       "backward pass, in the search and in final training (TPUs compile every step anyway)."),
+    _S("precision", "distribute", "precision", "Compute precision of the search and final "
+       "training: mixed_* computes in 16 bits, keeps weights, DI statistics and projectors "
+       "in float32 (mixed_float16 adds dynamic loss scaling).", config_lib.PRECISIONS),
     # bench
     _S("output", "bench", "output", "Benchmark report path (default: <output_dir>/bench.json)."),
     _S("quick", "bench", "quick", "Run a short benchmark, or a study as a smoke run."),
+    _S("accelerator", "bench", "accelerator", "bench: the GPU/TPU figures at the CIFAR-10 "
+       "search size (step times, mixed precision and XLA speed-ups, the preset's projected "
+       "wall time) into <output_dir>/accelerator.json."),
     # top level
     _S("output_dir", "", "output_dir", "Directory holding every artefact of the job."),
     _S("seed", "", "seed", "Random seed."),

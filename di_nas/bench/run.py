@@ -10,6 +10,9 @@
   architectures (expected 1): the timed step itself, run on further architectures, which
   costs a few steps where a separate network would cost another trace of a minute or more;
 - ``oracle_ms_per_trial_1k`` / ``_20k`` and their ratio (`di_nas.bench_oracle`; target 1.5);
+- ``xla_compile_seconds``, ``xla_step_over_default`` and ``xla_max_rel_error``: the DI step
+  with its forward and backward pass XLA-compiled, against the default step on the same
+  architectures, from the same weights (``Sizes.xla_net``; skipped where it is None);
 
 plus the raw medians in milliseconds and the environment. Every step is traced (and run once)
 before it is timed; the supernet, child and DI steps of an architecture are then timed round
@@ -17,7 +20,8 @@ robin, so a shared machine's load falls on all of them alike. The report is prin
 written atomically as JSON to ``--output`` (default ``<output_dir>/bench.json``).
 
 `--quick` keeps the figures' names but uses a smaller network, fewer architectures, steps and
-trials (all recorded in the report). This module trains nothing beyond the timed steps, reads
+trials (all recorded in the report). `--accelerator` writes the GPU/TPU figures of
+`di_nas.bench.accelerator` instead. This module trains nothing beyond the timed steps, reads
 no data and defines no flags.
 """
 
@@ -32,6 +36,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from di_nas.bench import accelerator
 from di_nas.bench import steps as S
 from di_nas.bench.oracle import oracle_ms_per_trial
 from di_nas.config import SpaceConfig
@@ -60,6 +65,8 @@ class Sizes:
         read (the `archs` timed ones first, then more, one step each).
       projector_net: network whose DI projector memory is reported.
       oracle_trials: (small, large) oracle run lengths ("1k" and "20k" in full runs).
+      xla_net: network of the XLA figures, or None to skip them (compiling enas_micro's DI
+        step for a CPU takes minutes).
     """
 
     net: S.Net
@@ -69,6 +76,7 @@ class Sizes:
     trace_archs: int
     projector_net: S.Net
     oracle_trials: tuple[int, int]
+    xla_net: S.Net | None = None
 
     def __post_init__(self):
         if not 0 < self.archs <= self.trace_archs:
@@ -150,6 +158,35 @@ def projector_figures(sizes: Sizes, cfg) -> dict:
     return {"projector_bytes": di.projector_bytes()}
 
 
+def xla_figures(sizes: Sizes, cfg) -> dict:
+    """The XLA-compiled DI step against the default one: compile time, step-time ratio and
+    the largest relative difference of the weights after one step from the same start."""
+    if sizes.xla_net is None:
+        return {}
+    net = sizes.xla_net
+    images, labels = S.random_batch(net, sizes.batch, cfg.seed)
+    di = dataclasses.replace(cfg.di, enabled=True)
+    nets = {k: S.build_supernet_net(net, cfg.seed) for k in ("default", "xla")}
+    trainers = {k: S.make_trainer(n, cfg.optim, di, jit_compile=k == "xla")
+                for k, n in nets.items()}
+    fns = {k: S.supernet_step(t) for k, t in trainers.items()}
+    archs = S.distinct_archs(nets["xla"].space, sizes.archs, cfg.seed)
+    first = archs[0].to_tensor()
+    S.timed_call(functools.partial(fns["default"], images, labels, first))
+    compile_s = S.timed_call(functools.partial(fns["xla"], images, labels, first))
+    log.info("XLA-compiled the DI step in %.1fs", compile_s)
+    error = max(float(np.max(np.abs(a.variable.numpy() - b.variable.numpy()))
+                      / max(float(np.max(np.abs(b.variable.numpy()))), 1e-12))
+                for a, b in zip(nets["xla"].banks, nets["default"].banks, strict=True))
+    ratios = []
+    for arch in archs:
+        timed = {k: functools.partial(f, images, labels, arch.to_tensor()) for k, f in fns.items()}
+        ms = S.round_robin_medians(timed, sizes.steps)
+        ratios.append(ms["xla"] / ms["default"])
+    return {"xla_compile_seconds": compile_s, "xla_step_over_default": float(np.mean(ratios)),
+            "xla_max_rel_error": error, "xla_network": net.to_dict()}
+
+
 def oracle_figures(sizes: Sizes, cfg) -> dict:
     """Oracle bookkeeping cost per trial at two run lengths, and their ratio."""
     out = {}
@@ -178,7 +215,18 @@ def environment(sizes: Sizes, quick: bool) -> dict:
         "network": net.to_dict(),
         "projector_network": sizes.projector_net.to_dict(),
         "sizes": sizes.to_dict(),
+        # Unset: TensorFlow's default for this CPU (oneDNN on only with AVX-512 and newer).
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "cpu_avx512": _cpu_has("avx512f"),
     }
+
+
+def _cpu_has(flag: str) -> bool | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return None
 
 
 def report_lines(report: dict) -> list[str]:
@@ -195,7 +243,7 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
-def run_bench(cfg, sizes: Sizes | None = None) -> dict:
+def run_bench(cfg, sizes: Sizes | None = None, accelerator_sizes=None) -> dict:
     """Runs every benchmark, prints the figures, writes the JSON report; returns it.
 
     Args:
@@ -203,6 +251,8 @@ def run_bench(cfg, sizes: Sizes | None = None) -> dict:
         ``output_dir``.
       sizes: what to measure; default `QUICK` or `FULL` as ``cfg.bench.quick`` says (tests
         pass smaller sizes).
+      accelerator_sizes: with ``cfg.bench.accelerator``, an `accelerator.AcceleratorSizes`
+        (default: the CIFAR-10 search size).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     # A no-op when a library already configured the root logger (a bare `logging.warning`
@@ -211,13 +261,20 @@ def run_bench(cfg, sizes: Sizes | None = None) -> dict:
     if sizes is None:
         sizes = QUICK if cfg.bench.quick else FULL
     tf.keras.utils.set_random_seed(cfg.seed)
-    path = cfg.bench.output or os.path.join(cfg.output_dir, "bench.json")
-    log.info("%s benchmark; report to %s", "quick" if cfg.bench.quick else "full", path)
+    name = "accelerator" if cfg.bench.accelerator else "bench"
+    path = cfg.bench.output or os.path.join(cfg.output_dir, f"{name}.json")
+    log.info("%s benchmark; report to %s", "accelerator" if cfg.bench.accelerator else
+             "quick" if cfg.bench.quick else "full", path)
     report = {}
-    report.update(step_figures(sizes, cfg))
-    report.update(projector_figures(sizes, cfg))
-    report.update(oracle_figures(sizes, cfg))
-    report["targets"] = dict(TARGETS)
+    if cfg.bench.accelerator:
+        report.update(accelerator.accelerator_figures(cfg, accelerator_sizes or
+                                                      accelerator.AcceleratorSizes()))
+    else:
+        report.update(step_figures(sizes, cfg))
+        report.update(projector_figures(sizes, cfg))
+        report.update(xla_figures(sizes, cfg))
+        report.update(oracle_figures(sizes, cfg))
+        report["targets"] = dict(TARGETS)
     report["environment"] = environment(sizes, cfg.bench.quick)
     print("\n".join(report_lines(report)), flush=True)
     if os.path.dirname(path):

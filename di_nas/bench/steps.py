@@ -83,9 +83,10 @@ def build_supernet_net(net: Net, seed: int):
     return build_supernet(net.space, NUM_CLASSES, net.image_shape, net.space_cfg(), seed=seed)
 
 
-def make_trainer(supernet, optim_cfg, di_cfg) -> SharedWeightTrainer:
+def make_trainer(supernet, optim_cfg, di_cfg, jit_compile: bool = False) -> SharedWeightTrainer:
     """A trainer of `supernet`; DI on or off as `di_cfg.enabled` says."""
-    return SharedWeightTrainer(supernet, optim_cfg, di_cfg, total_steps=TOTAL_STEPS)
+    return SharedWeightTrainer(supernet, optim_cfg, di_cfg, total_steps=TOTAL_STEPS,
+                               jit_compile=jit_compile)
 
 
 def supernet_step(trainer: SharedWeightTrainer) -> tf.types.experimental.GenericFunction:

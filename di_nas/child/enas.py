@@ -41,7 +41,7 @@ def _aux_head(x, num_classes: int):
                             name="aux-conv1")(h)
     h = keras.layers.ReLU()(layers.bn("aux-conv1-bn")(h))
     h = keras.layers.Flatten()(h)
-    return keras.layers.Dense(num_classes, name="aux-head")(h)
+    return keras.layers.Dense(num_classes, name="aux-head", dtype="float32")(h)
 
 
 class _Builder:
@@ -130,7 +130,8 @@ class _Builder:
                 aux_logits = _aux_head(out, num_classes)
         h = keras.layers.ReLU()(states[-1][0])
         h = keras.layers.GlobalAveragePooling2D()(h)
-        logits = keras.layers.Dense(num_classes, name="head")(h)
+        # The head computes in float32 under any mixed-precision policy: float32 logits out.
+        logits = keras.layers.Dense(num_classes, name="head", dtype="float32")(h)
         return [logits, aux_logits] if auxiliary else logits
 
 

@@ -60,7 +60,7 @@ def build_nb201_child(arch: Architecture, num_classes: int, image_shape, num_cel
             x = _cell(arch.values, plan.index, x, plan.channels)
     h = keras.layers.ReLU()(layers.bn("head-bn")(x))
     h = keras.layers.GlobalAveragePooling2D()(h)
-    logits = keras.layers.Dense(num_classes, name="head")(h)
+    logits = keras.layers.Dense(num_classes, name="head", dtype="float32")(h)  # float32 out
     return keras.Model(inputs, logits, name=name)
 
 

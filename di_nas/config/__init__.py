@@ -22,6 +22,7 @@ from di_nas.config.checks import (  # noqa: F401  (re-exported: the choices flag
     DI_PROJECT,
     OFFPATH_MOMENTUM,
     PD_PROTOCOLS,
+    PRECISIONS,
     SPACES,
     STRATEGIES,
     STUDIES,

@@ -17,6 +17,7 @@ OFFPATH_MOMENTUM = ("lazy", "decay")
 PD_PROTOCOLS = ("search", "pair")
 STUDIES = ("pd", "rank", "search")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def check(ok: bool, message: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from di_nas.config.checks import (
     PD_PROTOCOLS,
+    PRECISIONS,
     STRATEGIES,
     STUDIES,
     check,
@@ -87,15 +88,19 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class DistributeConfig:
-    """Which tf.distribute strategy to build (``devices`` is a comma-separated list)."""
+    """Where and how the steps run: the tf.distribute strategy (``devices`` is a
+    comma-separated list), XLA, and the compute precision (a Keras mixed-precision policy
+    name, or float32)."""
 
     strategy: str = "default"
     tpu: str = ""
     devices: str = ""
     jit_compile: bool = False
+    precision: str = "float32"
 
     def __post_init__(self):
         choice("distribute", "strategy", self.strategy, STRATEGIES)
+        choice("distribute", "precision", self.precision, PRECISIONS)
 
     @property
     def device_list(self) -> tuple[str, ...]:
@@ -109,6 +114,7 @@ class BenchConfig:
 
     output: str = ""
     quick: bool = False
+    accelerator: bool = False
 
 
 # Sections whose fields define what a search computes (used by ``fingerprint``), with the

@@ -37,7 +37,8 @@ class Supernet(keras.Model):
             init = bank.initial_value(rng)
             bank.variable = self.add_weight(
                 name=bank.name, shape=init.shape,
-                initializer=keras.initializers.Constant(init), trainable=True)
+                initializer=keras.initializers.Constant(init), trainable=True,
+                autocast=False)  # float32 rows under mixed precision: `w` casts them.
             # An attribute of the model, so `tf.train.Checkpoint` saves it (Keras 3 does not
             # track variables held only in plain objects or dicts: they would be left out).
             setattr(self, f"bank_{bank.name}", bank.variable)
@@ -92,15 +93,17 @@ class Supernet(keras.Model):
                                        self.space.length)
         inputs = InputRecorder(record_inputs, sub_batches, statistic)
         record.input_shape = inputs.shape
-        logits = self._forward(tf.cast(images, tf.float32), arch, record, inputs)
-        return logits, record
+        # Under a mixed-precision policy the network computes in `compute_dtype` (the bank
+        # rows are cast where they are read); the logits come back as float32.
+        logits = self._forward(tf.cast(images, self.compute_dtype), arch, record, inputs)
+        return tf.cast(logits, tf.float32), record
 
     def call(self, images, arch, training=False):
         del training  # Batch statistics are used in both modes (see functional.batch_norm).
         return self.forward(images, arch)[0]
 
     def w(self, record: banks_lib.PathRecord, name: str) -> tf.Tensor:
-        return record.row(*self.sites[name])
+        return tf.cast(record.row(*self.sites[name]), self.compute_dtype)
 
     def note_input(self, record, name: str, x_mean) -> None:
         if x_mean is not None:
@@ -119,10 +122,11 @@ class Supernet(keras.Model):
         return F.conv(x, self.w(rec, f"{name}-kernel"), strides)
 
     def _head(self, rec, inputs, h):
-        """Logits from pooled features `h`."""
+        """Logits from pooled features `h`, computed in float32 (as the child's head)."""
         self.note_input(rec, "head-kernel", inputs.dense(h))
-        logits = tf.matmul(h, self.w(rec, "head-kernel"))
-        return logits + self.w(rec, "head-bias") if self.bn_affine else logits
+        h = tf.cast(h, tf.float32)
+        logits = tf.matmul(h, rec.row(*self.sites["head-kernel"]))
+        return logits + rec.row(*self.sites["head-bias"]) if self.bn_affine else logits
 
     # Host-side views -------------------------------------------------------------------------
 

@@ -69,21 +69,26 @@ class StateList:
     cell. A list's gradient keeps unread entries unset, so only what was read costs anything.
     """
 
-    def __init__(self, states):
-        self.shape = states[0].shape
+    def __init__(self, states, capacity: int):
+        self.shape, self.dtype = states[0].shape, states[0].dtype
         self.dynamic_shape = tf.shape(states[0])
-        self.handle = tf.raw_ops.EmptyTensorList(
-            element_shape=self.dynamic_shape, max_num_elements=-1, element_dtype=tf.float32)
+        # A list of fixed length, written by index: XLA (TPUs, `--jit_compile`) compiles
+        # that form exactly, while the gradient of a pushed-back list comes out wrong there.
+        self.handle = tf.raw_ops.TensorListReserve(
+            element_shape=self.dynamic_shape, num_elements=capacity, element_dtype=self.dtype)
+        self.size = 0
         for state in states:
             self.append(state)
 
     def append(self, state) -> None:
-        self.handle = tf.raw_ops.TensorListPushBack(input_handle=self.handle, tensor=state)
+        self.handle = tf.raw_ops.TensorListSetItem(
+            input_handle=self.handle, index=self.size, item=state)
+        self.size += 1
 
     def read(self, index):
         state = tf.raw_ops.TensorListGetItem(
             input_handle=self.handle, index=index, element_shape=self.dynamic_shape,
-            element_dtype=tf.float32)
+            element_dtype=self.dtype)
         return tf.ensure_shape(state, self.shape)
 
 
@@ -201,7 +206,7 @@ class EnasMicroSupernet(Supernet):
     def _cell(self, rec, inputs, arch, loose, plan, nodes):
         cell = 1 if plan.reduction else 0
         nodes = list(nodes)
-        readable = StateList(nodes)
+        readable = StateList(nodes, capacity=len(nodes) + space_lib.NUM_NODES)
         for node in range(space_lib.NUM_NODES):
             total = 0.0
             for slot in range(2):

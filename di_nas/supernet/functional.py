@@ -18,9 +18,12 @@ BN_EPSILON = ops.BN_EPSILON  # Child networks normalise with the same epsilon.
 
 
 def batch_norm(x, gamma, beta):
-    """Batch norm with the statistics of `x` (over batch and positions)."""
-    mean, var = tf.nn.moments(x, axes=[0, 1, 2])
-    return tf.nn.batch_normalization(x, mean, var, beta, gamma, BN_EPSILON)
+    """Batch norm with the statistics of `x` (over batch and positions), computed in float32
+    whatever `x`'s dtype (as Keras normalises under mixed precision); returns `x`'s dtype."""
+    wide = tf.cast(x, tf.float32)
+    gamma, beta = (None if v is None else tf.cast(v, tf.float32) for v in (gamma, beta))
+    mean, var = tf.nn.moments(wide, axes=[0, 1, 2])
+    return tf.cast(tf.nn.batch_normalization(wide, mean, var, beta, gamma, BN_EPSILON), x.dtype)
 
 
 def conv(x, kernel, strides: int = 1):
@@ -78,7 +81,8 @@ class InputRecorder:
     `statistic="mean"` (the paper's): each kernel's mean input, per sub-batch (`groups`).
     `statistic="covariance"`: each kernel's input second moment; centred for convolutions,
     which are all followed by batch norm here (see `projection`), raw for the dense head.
-    Statistics are cut off from the gradient where they are made: inside a `tf.cond` or
+    Statistics are float32 whatever the compute dtype (the DI math runs in float32).
+    They are cut off from the gradient where they are made: inside a `tf.cond` or
     `tf.switch_case` branch, the branch's gradient would otherwise run back through them
     (with zeros, at the cost of a full backward pass through the slicing).
     """
@@ -95,6 +99,7 @@ class InputRecorder:
     def conv(self, x, kernel_size: int, strides: int = 1):
         if not self.enabled:
             return None
+        x = tf.cast(x, tf.float32)
         if self.moments:
             return tf.stop_gradient(projection.moment_patches(x, kernel_size, strides)[None])
         return tf.stop_gradient(projection.mean_sub_batches(
@@ -103,6 +108,7 @@ class InputRecorder:
     def depthwise(self, x, kernel_size: int):
         if not self.enabled:
             return None
+        x = tf.cast(x, tf.float32)
         if self.moments:
             return tf.stop_gradient(projection.moment_depthwise_patches(x, kernel_size)[None])
         return tf.stop_gradient(projection.mean_sub_batches(
@@ -111,6 +117,7 @@ class InputRecorder:
     def dense(self, x):
         if not self.enabled:
             return None
+        x = tf.cast(x, tf.float32)
         if self.moments:
             return tf.stop_gradient(
                 projection.moment_patches(x[:, None, None, :], 1, centered=False)[None])

@@ -37,7 +37,7 @@ from di_nas import io as dio
 from di_nas.config import Config
 from di_nas.errors import UserError
 from di_nas.search_space import load_architecture, registry
-from di_nas.training import checkpoints, outputs, progress, signals
+from di_nas.training import checkpoints, outputs, precision, progress, signals
 from di_nas.training.loops import ChildLoop, main_logits  # noqa: F401 (main_logits: export)
 from di_nas.training.model_spec import ModelSpec, count_params
 
@@ -214,11 +214,14 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
     (training time so far); the optimizer's step counter says how far the epoch got."""
     final = cfg.final
     keras.utils.set_random_seed(cfg.seed)
-    model = spec.build()
+    with precision.policy(cfg.distribute.precision):  # float32 weights in every policy
+        model = spec.build()
     schedule = keras.optimizers.schedules.CosineDecay(
         final.learning_rate, decay_steps=final.epochs * steps_per_epoch,
         alpha=final.learning_rate_min / final.learning_rate)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=final.momentum)
+    if cfg.distribute.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)  # slots must exist before a restore
     state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
              "sums": tf.Variable([0.0] * 3, dtype=tf.float64, trainable=False,

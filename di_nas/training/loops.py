@@ -220,6 +220,7 @@ class ChildLoop:
             if isinstance(outputs, (list, tuple)):
                 total = per_example + self.auxiliary_weight * self._smoothed(onehot, outputs[1])
             loss = tf.nn.compute_average_loss(total, global_batch_size=self.global_batch)
+            loss = self.optimizer.scale_loss(loss)  # A `LossScaleOptimizer`'s scale, or 1.
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
         return tape.gradient(loss, variables), tf.reduce_sum(per_example), correct
@@ -229,6 +230,11 @@ class ChildLoop:
         variables = self.model.trainable_variables
         replicas = self.strategy.num_replicas_in_sync
         grads, loss_sum, correct = self._gradients(images, labels)
+        # With float16 loss scaling the gradients are still scaled up here (the optimizer
+        # divides them and skips steps that overflowed): clip and decay at the same scale.
+        loss_scale = 1.0
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            loss_scale = tf.cast(self.optimizer.dynamic_scale, tf.float32)
         if self.grad_clip_norm:
             # Clip the norm of the global gradient (the sum over replicas), not per replica;
             # the optimizer then sums the scaled per-replica gradients itself.
@@ -236,10 +242,11 @@ class ChildLoop:
             if replicas > 1:
                 summed = tf.distribute.get_replica_context().all_reduce("sum", grads)
             norm = tf.linalg.global_norm(summed)
-            scale = tf.minimum(1.0, self.grad_clip_norm / tf.maximum(norm, 1e-12))
+            scale = tf.minimum(1.0, self.grad_clip_norm * loss_scale / tf.maximum(norm, 1e-12))
             grads = [g * scale for g in grads]
         if self.weight_decay:
-            decay = self.weight_decay / replicas  # The optimizer sums the replicas' gradients.
+            # The optimizer sums the replicas' gradients.
+            decay = self.weight_decay * loss_scale / replicas
             grads = [g + decay * v for g, v in zip(grads, variables, strict=True)]
         self.optimizer.apply(grads, variables)
         return {"loss": loss_sum, "correct": correct,

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from di_nas.di.projector import Kernel, Projector
 from di_nas.training import masked_sgd as optim
+from di_nas.training import precision
 
 
 class SharedWeightTrainer(tf.Module):
@@ -30,11 +31,14 @@ class SharedWeightTrainer(tf.Module):
       total_steps: length of the cosine schedule.
       static_shapes: keep every tensor's shape static, as XLA needs (the covariance update
         then solves for every site of a bank, not only the active ones). Default: whether the
-        trainer is built under a `TPUStrategy`; pass True for `jit_compile` elsewhere.
+        trainer is built under a `TPUStrategy`, or `jit_compile`.
+      jit_compile: XLA-compile each replica's forward and backward pass (with the DI input
+        statistics) in `train_step`; the all-reduce and the merged update stay outside, as
+        the mirrored strategies need. A `TPUStrategy` compiles the whole step itself.
     """
 
     def __init__(self, supernet, optim_cfg, di_cfg=None, total_steps: int = 1000,
-                 static_shapes: bool | None = None):
+                 static_shapes: bool | None = None, jit_compile: bool = False):
         super().__init__(name="shared_weight_trainer")
         self.supernet = supernet
         self.optim_cfg = optim_cfg
@@ -42,9 +46,16 @@ class SharedWeightTrainer(tf.Module):
         self.di = bool(di_cfg is not None and di_cfg.enabled)
         self.total_steps = int(total_steps)
         if static_shapes is None:
-            static_shapes = isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy)
+            static_shapes = jit_compile or isinstance(tf.distribute.get_strategy(),
+                                                      tf.distribute.TPUStrategy)
         self.static_shapes = bool(static_shapes)
+        self._forward_backward = (tf.function(self._forward_backward_eager, jit_compile=True)
+                                  if jit_compile else self._forward_backward_eager)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # float16 compute (`--precision=mixed_float16`): dynamic loss scaling. A step whose
+        # gradients overflow changes no weight, momentum or projector and halves the scale.
+        self.loss_scale = (precision.DynamicLossScale()
+                           if supernet.compute_dtype == "float16" else None)
         self.momentum = {b.name: tf.Variable(tf.zeros([b.rows, *b.shape]), trainable=False,
                                              name=f"momentum_{b.name}")
                          for b in supernet.banks}
@@ -101,9 +112,8 @@ class SharedWeightTrainer(tf.Module):
 
     # Steps -----------------------------------------------------------------------------------
 
-    @tf.autograph.experimental.do_not_convert  # No data-dependent Python control flow here.
-    def train_step(self, images, labels, arch):
-        """One per-replica step on `arch`; returns `{'loss', 'accuracy'}` (replica-local)."""
+    def _forward_backward_eager(self, images, labels, arch):
+        """Loss, gradients w.r.t. the path's bank rows, and the DI input statistics."""
         net = self.supernet
         groups = self.di_cfg.sub_batches if self.di else 1
         statistic = self.di_cfg.inputs if self.di else "mean"
@@ -113,28 +123,44 @@ class SharedWeightTrainer(tf.Module):
             per_example = tf.keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True)
             loss = tf.nn.compute_average_loss(per_example)
+            if self.loss_scale is not None:
+                loss = self.loss_scale.scale(loss)
         banks = net.banks
         grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
         grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
                  for g, b in zip(grads, banks, strict=True)]
+        if self.loss_scale is not None:
+            grads = self.loss_scale.unscale(grads)
         inputs = {b.name: record.stacked_inputs(b) for b in banks if b.name in self.projectors}
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   tf.cast(labels, tf.int32)), tf.float32)
+        return {"grads": grads, "inputs": inputs,
+                "indices": [record.indices[b.name] for b in banks],
+                "actives": [record.active[b.name] for b in banks],
+                "loss": tf.reduce_mean(per_example), "accuracy": tf.reduce_mean(correct)}
+
+    @tf.autograph.experimental.do_not_convert  # No data-dependent Python control flow here.
+    def train_step(self, images, labels, arch):
+        """One per-replica step on `arch`; returns `{'loss', 'accuracy'}` (replica-local)."""
+        out = self._forward_backward(images, labels, arch)
+        grads, inputs, actives = out["grads"], out["inputs"], out["actives"]
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             inputs = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, inputs)
-        actives = [record.active[b.name] for b in banks]
+        finite = tf.constant(True)
+        if self.loss_scale is not None:  # After the all-reduce: every replica agrees.
+            finite = precision.all_finite(grads)
+            actives = [tf.logical_and(a, finite) for a in actives]
         scale = optim.global_norm_scale(grads, actives, self.optim_cfg.grad_clip_norm)
-        indices = [record.indices[b.name] for b in banks]
-        lr = self.learning_rate()
+        args = (out["indices"], actives, grads, inputs, scale, self.learning_rate(), finite)
         if ctx is None:
-            self._apply(tf.distribute.get_strategy(), indices, actives, grads, inputs, scale, lr)
+            self._apply(tf.distribute.get_strategy(), *args)
         else:
-            ctx.merge_call(self._apply, args=(indices, actives, grads, inputs, scale, lr))
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                   tf.cast(labels, tf.int32)), tf.float32)
-        return {"loss": tf.reduce_mean(per_example), "accuracy": tf.reduce_mean(correct)}
+            ctx.merge_call(self._apply, args=args)
+        return {"loss": out["loss"], "accuracy": out["accuracy"]}
 
-    def _apply(self, strategy, indices, actives, grads, inputs, scale, lr):
+    def _apply(self, strategy, indices, actives, grads, inputs, scale, lr, finite):
         banks = self.supernet.banks
         for bank, idx, active, grad in zip(banks, indices, actives, grads, strict=True):
             x = inputs.get(bank.name)
@@ -142,6 +168,8 @@ class SharedWeightTrainer(tf.Module):
                 bank.variable.value, self._bank_update(bank, self.projector.protects(bank.name)),
                 args=(idx, active, grad, x, scale, lr), group=False)
         strategy.extended.update(self.step, lambda v: v.assign_add(1), group=False)
+        if self.loss_scale is not None:
+            self.loss_scale.update(strategy, finite)
 
     def _bank_update(self, bank, protected):
         cfg = self.optim_cfg
