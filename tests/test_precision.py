@@ -158,5 +158,25 @@ def test_xla_shared_step_matches_the_default_step(space, statistic):
             assert float(np.max(np.abs(got - want))) / scale <= 1e-4, mode
 
 
+@pytest.mark.xla
+def test_xla_child_step_matches_the_default_step():
+    """Final training's `ChildLoop(jit_compile=True)` against the default loop, same start."""
+    x, y = _batch(16)
+    arch = get_space("enas_micro").sample(np.random.default_rng(5))
+    weights = {}
+    for jit in (False, True):
+        tf.keras.utils.set_random_seed(0)
+        model = build_child(arch, 10, SHAPE, num_layers=1, filters=8, stem_multiplier=1)
+        optimizer = tf.keras.optimizers.SGD(0.05, momentum=0.9)
+        optimizer.build(model.trainable_variables)
+        loop = ChildLoop(model, optimizer, 10, grad_clip_norm=5.0, weight_decay=1e-4,
+                         jit_compile=jit)
+        for _ in range(3):
+            loop.train_batch(x, y)
+        weights[jit] = [v.numpy() for v in model.trainable_variables]
+    for got, want in zip(weights[True], weights[False], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))
