@@ -6,10 +6,13 @@ the pytest process). Each worker runs a few disturbance-immune shared-weight ste
 `tests/tiny_supernet.py`, dumps its banks, momentum and projectors to a path the test gives,
 and writes the job's results through `distribute.write_dir`. The test checks that both workers
 end with bitwise-equal state and that only the chief wrote into the output directory.
+The search tests run `di-nas-search --strategy=multi_worker` on two such processes: to the end,
+and stopped by SIGTERM to one worker (`training.preemption`) then started again.
 """
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,10 +38,9 @@ def _free_ports(n):
             s.close()
 
 
-def _run_workers(command):
-    """Runs `command(index)` as each worker of a localhost cluster; returns their logs once
-    all exited 0 (fails the test otherwise)."""
-    ports = _free_ports(NUM_WORKERS)
+def _start_workers(command, ports):
+    """Starts `command(index)` as each worker of a localhost cluster on `ports`; returns the
+    processes (output to a pipe)."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for index in range(NUM_WORKERS):
@@ -49,6 +51,12 @@ def _run_workers(command):
         procs.append(subprocess.Popen(command(index), env=env, cwd=ROOT,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
+    return procs
+
+
+def _wait_workers(procs, returncode=0):
+    """Waits for every worker; returns their logs once all exited with `returncode` (fails
+    the test otherwise)."""
     logs = []
     try:
         for proc in procs:
@@ -58,8 +66,14 @@ def _run_workers(command):
             proc.kill()
         pytest.fail(f"workers did not finish within {TIMEOUT_S} s")
     for index, (proc, log) in enumerate(zip(procs, logs, strict=True)):
-        assert proc.returncode == 0, f"worker {index} failed:\n{log[-3000:]}"
+        assert proc.returncode == returncode, f"worker {index} failed:\n{log[-3000:]}"
     return logs
+
+
+def _run_workers(command):
+    """Runs `command(index)` as each worker of a localhost cluster; returns their logs once
+    all exited 0 (fails the test otherwise)."""
+    return _wait_workers(_start_workers(command, _free_ports(NUM_WORKERS)))
 
 
 @pytest.mark.slow
@@ -108,6 +122,48 @@ def test_two_workers_run_a_tiny_search_and_only_the_chief_writes(tmp_path):
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir() if p.name.startswith(
         "ckpt-")) == ["ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-2.data-00000-of-00001",
                       "ckpt-2.index"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_checkpoints_every_worker_and_the_job_resumes(tmp_path):
+    """SIGTERM to the non-chief worker mid-epoch: through TensorFlow's
+    PreemptionCheckpointHandler every worker saves at the same chunk and exits with status
+    130 and one line; the same command on both workers resumes mid-epoch and finishes."""
+    output_dir = tmp_path / "search"
+    # One epoch of 6 one-step chunks; the random controller keeps the policy's traces out.
+    flags = [*SEARCH_FLAGS, "--epochs=1", "--steps_per_epoch=6", "--log_every=1",
+             "--controller=random", "--controller_steps_per_epoch=1", "--num_candidates=2",
+             f"--output_dir={output_dir}"]
+    ports = _free_ports(NUM_WORKERS)
+
+    def command(index):
+        return [sys.executable, "-m", "di_nas.cli.search", *flags]
+
+    procs = _start_workers(command, ports)
+    # The handler runs once a worker has built its network; the signal then reaches worker 1
+    # while the first chunk traces (seconds), well before the epoch's 6 chunks are done.
+    line = procs[1].stdout.readline()
+    while line and "search network:" not in line:
+        line = procs[1].stdout.readline()
+    assert line, "worker 1 ended before its network was built"
+    procs[1].send_signal(signal.SIGTERM)
+    logs = _wait_workers(procs, returncode=130)
+    for index, log in enumerate(logs):
+        stops = [x for x in log.splitlines() if x.startswith("di-nas-search: interrupted:")]
+        assert len(stops) == 1 and "stopped in epoch 1" in stops[0], log[-2000:]
+        assert ("this worker" if index else "another worker") in stops[0], stops
+        assert "Traceback" not in log, log[-2000:]
+    assert not (output_dir / "result.json").exists()
+
+    logs = _wait_workers(_start_workers(command, ports))
+    for log in logs:
+        resumed = [x for x in log.splitlines() if "resuming from epoch 1 (step" in x]
+        assert resumed, log[-2000:]
+        step = int(resumed[0].split("(step ")[1].split(")")[0])
+        assert 0 < step < 6, resumed  # mid-epoch, as every worker's checkpoint says
+    best = [[x for x in log.splitlines() if x.startswith("best architecture")] for log in logs]
+    assert best[0] and best[0] == best[1], best
+    assert json.loads((output_dir / "result.json").read_text())["best"]
 
 
 # The worker ------------------------------------------------------------------------------------

@@ -71,6 +71,27 @@ def test_files_roll_back_to_the_checkpoint_that_recorded_them(tmp_path):
     assert os.listdir(files) == []
 
 
+def test_a_worker_rolls_its_own_files_back_to_the_chiefs_checkpoint(tmp_path):
+    """A non-chief worker (an empty files directory of its own) resuming from the chief's
+    checkpoint gets the chief's files as that checkpoint recorded them, logs included."""
+    chief = tmp_path / "oracle"
+    chief.mkdir()
+    (chief / "trials.jsonl").write_text('{"t": 0}\n')
+    (chief / "state.json").write_text('{"n": 1}')
+    checkpoint = tf.train.Checkpoint(files=checkpoints.FileLedger(str(chief)))
+    manager = tf.train.CheckpointManager(checkpoint, str(tmp_path / "ckpt"), max_to_keep=2)
+    manager.save()
+    with open(chief / "trials.jsonl", "a") as f:
+        f.write('{"t": 1}\n')  # the chief ran on past its checkpoint
+    worker = tmp_path / "worker1" / "oracle"
+    path = checkpoints.roll_back(str(tmp_path / "ckpt"), str(worker), source_dir=str(chief))
+    assert path == manager.latest_checkpoint
+    assert sorted(os.listdir(worker)) == ["state.json", "trials.jsonl"]
+    assert (worker / "trials.jsonl").read_text() == '{"t": 0}\n'
+    assert (worker / "state.json").read_text() == '{"n": 1}'
+    assert (chief / "trials.jsonl").read_text() == '{"t": 0}\n{"t": 1}\n'  # read, not changed
+
+
 def _rounds(out):
     path = os.path.join(out, "oracle", "trials.jsonl")
     return open(path).read().count("\n") if os.path.exists(path) else 0

@@ -190,8 +190,15 @@ class FileLedger(tf.train.experimental.PythonState):
     def deserialize(self, string) -> None:
         del string  # Files are rolled back before the job is built (``roll_back``).
 
-    def restore_files(self, record: dict[str, dict[str, Any]]) -> None:
-        """Makes the directory match ``record`` (see the class docstring)."""
+    def restore_files(self, record: dict[str, dict[str, Any]],
+                      source_dir: str | None = None) -> None:
+        """Makes the directory match ``record`` (see the class docstring).
+
+        Args:
+            record: what a checkpoint's ledger holds.
+            source_dir: a directory of the same files (another worker's) to take the logs
+                this directory lacks from, up to their recorded size.
+        """
         for name in self._files():
             if name not in record:
                 dio.remove(os.path.join(self.directory, name))
@@ -203,13 +210,21 @@ class FileLedger(tf.train.experimental.PythonState):
             elif dio.exists(path):
                 with open(path, "r+b") as f:  # append-only logs are local files
                     f.truncate(entry["size"])
+            elif source_dir and dio.exists(os.path.join(source_dir, name)):
+                with open(os.path.join(source_dir, name), "rb") as f:
+                    head = f.read(entry["size"])  # its writer only appends past the size
+                dio.makedirs(self.directory)
+                with open(path, "wb") as f:
+                    f.write(head)
 
 
-def roll_back(checkpoint_dir: str, files_dir: str) -> str | None:
+def roll_back(checkpoint_dir: str, files_dir: str,
+              source_dir: str | None = None) -> str | None:
     """Picks the checkpoint a job resumes from and rolls ``files_dir`` back to its ledger.
 
     With no checkpoint, ``files_dir`` is emptied (the job starts over). Call it before
-    anything reads ``files_dir``.
+    anything reads ``files_dir``. A non-chief worker, whose ``files_dir`` is its own, passes
+    the chief's as ``source_dir`` (see ``FileLedger.restore_files``).
 
     Returns:
         The checkpoint to restore, or None.
@@ -222,5 +237,5 @@ def roll_back(checkpoint_dir: str, files_dir: str) -> str | None:
         if not reader.has_tensor(key):
             return path  # written without a ledger: nothing to roll back
         record = json.loads(reader.get_tensor(key))
-    FileLedger(files_dir).restore_files(record)
+    FileLedger(files_dir).restore_files(record, source_dir)
     return path

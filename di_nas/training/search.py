@@ -8,7 +8,9 @@ end, candidates are scored on the whole search-valid split and the best is writt
 
 Resuming: checkpoints (supernet, momentum, projectors, controller, step counters) are written
 at every epoch end and on SIGTERM/SIGINT; the data order of an epoch is a function of
-`(seed, epoch)`, so a resumed run skips to the same position. Only the chief writes files.
+`(seed, epoch)`, so a resumed run skips to the same position. Only the chief writes files;
+every worker resumes from the chief's checkpoints. How a stop reaches every worker of a
+multi-worker job (TensorFlow's PreemptionCheckpointHandler): `training.preemption`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from di_nas.controller import make_oracle
 from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.training import checkpoints, outputs, progress, signals
+from di_nas.training import checkpoints, outputs, preemption, progress
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
@@ -60,12 +62,15 @@ class Search:
                                                self.total_steps)
             self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
         # The controller is small and runs outside strategy.run (on the host for TPUs).
-        # Non-chief workers write their (collective) checkpoints where nobody reads them.
+        # Non-chief workers write their (collective) checkpoints where nobody reads them, and
+        # resume from the chief's (a file system every worker sees, as for final training).
         root = distribute.write_dir(cfg.output_dir, strategy)
         # The oracle's files go back to what the checkpoint to resume from recorded (they are
-        # committed with it), so trials never run ahead of the restored supernet.
-        self.resume_from = checkpoints.roll_back(os.path.join(root, "checkpoints"),
-                                                 os.path.join(root, "oracle"))
+        # committed with it), so trials never run ahead of the restored supernet; a non-chief
+        # worker takes its logs from the chief's.
+        self.resume_from = checkpoints.roll_back(
+            os.path.join(cfg.output_dir, "checkpoints"), os.path.join(root, "oracle"),
+            source_dir=os.path.join(cfg.output_dir, "oracle"))
         self.oracle = make_oracle(cfg.controller, self.space, cfg.seed,
                                   directory=os.path.join(root, "oracle"))
         self.checkpoint = tf.train.Checkpoint(
@@ -124,6 +129,7 @@ class Search:
                     tf.summary.scalar("shared/learning_rate", self.trainer.learning_rate())
             if stop.raised:
                 break
+            stop.safe_point(f"in epoch {epoch + 1}")
         bar.close()
         return metrics
 
@@ -197,40 +203,17 @@ def _search(cfg, strategy, chief, source) -> dict:
         search.checkpoint.restore(search.resume_from).assert_existing_objects_matched()
         progress.log(f"resuming from epoch {int(search.epochs_done.numpy()) + 1} (step "
                      f"{int(search.trainer.step.numpy())}) of {cfg.output_dir}")
-    weights = sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks)
-    progress.log(f"search network: {cfg.space.name}, {len(search.supernet.banks)} banks, "
-                 f"{weights / 1e6:.2f} M shared weights; DI "
-                 f"{'on' if search.trainer.di else 'off'}, projector memory "
-                 f"{search.trainer.projector_bytes()} bytes")
     writer = (tf.summary.create_file_writer(os.path.join(cfg.output_dir, "tensorboard",
                                                          "search")) if chief else None)
-    start, ctrl = time.time(), None
-    with signals.StopFlag() as stop:
-        for epoch in range(int(search.epochs_done.numpy()), cfg.search.epochs):
-            step_in_epoch = int(search.trainer.step.numpy()) - epoch * search.steps_per_epoch
-            if cfg.di.reset == "epoch" and step_in_epoch == 0:
-                search.trainer.reset_projectors()
-            shared = search.shared_phase(epoch, stop, writer)
-            if stop.raised:
-                search.manager.save()
-                raise KeyboardInterrupt(f"stopped in epoch {epoch + 1}; checkpoint saved in "
-                                        f"{cfg.output_dir}: run the same command to resume")
-            ctrl = search.controller_phase(epoch, writer)
-            search.epochs_done.assign(epoch + 1)
-            search.manager.save()
-            if writer:
-                with writer.as_default(step=int(search.trainer.step.numpy())):
-                    for name, value in search.trainer.projector_stats().items():
-                        tf.summary.scalar(f"projector_trace/{name}", value)
-                writer.flush()
-            progress.log(
-                f"epoch {epoch + 1}/{cfg.search.epochs}: loss {shared.get('loss', np.nan):.4f}, "
-                f"train acc {shared.get('accuracy', np.nan):.4f}, reward "
-                f"{ctrl['reward_mean']:.4f}, lr {float(search.trainer.learning_rate()):.5f}, "
-                f"{time.time() - start:.0f}s")
-            if stop.raised:
-                raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}; checkpoint saved in "
-                                        f"{cfg.output_dir}: run the same command to resume")
+    start = time.time()
+    with preemption.stopper(strategy, search.manager, cfg.output_dir) as stop:
+        # Said once signals are handled: a stop from here on is checkpointed.
+        weights = sum(int(np.prod(b.variable.shape)) for b in search.supernet.banks)
+        progress.log(f"search network: {cfg.space.name}, {len(search.supernet.banks)} banks, "
+                     f"{weights / 1e6:.2f} M shared weights; DI "
+                     f"{'on' if search.trainer.di else 'off'}, projector memory "
+                     f"{search.trainer.projector_bytes()} bytes")
+        ctrl = _epochs(cfg, search, stop, writer, start)
     candidates = search.derive()
     summary = {"final_reward_mean": None if ctrl is None else ctrl["reward_mean"],
                "search_seconds": round(time.time() - start, 1),
@@ -238,3 +221,40 @@ def _search(cfg, strategy, chief, source) -> dict:
     result = outputs.write_result(cfg, search.space, candidates, chief, summary)
     outputs.print_result(result, cfg.output_dir)
     return result
+
+
+def _epochs(cfg, search, stop, writer, start) -> dict | None:
+    """The epochs left to run; returns the last controller phase's metrics (None if none ran).
+
+    Raises:
+        KeyboardInterrupt: `stop` was raised, or a worker of a multi-worker job was told to
+            stop; the checkpoint is saved.
+    """
+    ctrl = None
+    for epoch in range(int(search.epochs_done.numpy()), cfg.search.epochs):
+        step_in_epoch = int(search.trainer.step.numpy()) - epoch * search.steps_per_epoch
+        if cfg.di.reset == "epoch" and step_in_epoch == 0:
+            search.trainer.reset_projectors()
+        shared = search.shared_phase(epoch, stop, writer)
+        if stop.raised:
+            search.manager.save()
+            raise KeyboardInterrupt(f"stopped in epoch {epoch + 1}; checkpoint saved in "
+                                    f"{cfg.output_dir}: run the same command to resume")
+        ctrl = search.controller_phase(epoch, writer)
+        search.epochs_done.assign(epoch + 1)
+        search.manager.save()
+        if writer:
+            with writer.as_default(step=int(search.trainer.step.numpy())):
+                for name, value in search.trainer.projector_stats().items():
+                    tf.summary.scalar(f"projector_trace/{name}", value)
+            writer.flush()
+        progress.log(
+            f"epoch {epoch + 1}/{cfg.search.epochs}: loss {shared.get('loss', np.nan):.4f}, "
+            f"train acc {shared.get('accuracy', np.nan):.4f}, reward "
+            f"{ctrl['reward_mean']:.4f}, lr {float(search.trainer.learning_rate()):.5f}, "
+            f"{time.time() - start:.0f}s")
+        if stop.raised:
+            raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}; checkpoint saved in "
+                                    f"{cfg.output_dir}: run the same command to resume")
+        stop.safe_point(f"after epoch {epoch + 1}")
+    return ctrl

@@ -30,6 +30,10 @@ class StopFlag:
         log.warning("signal %d received: checkpointing and stopping", signum)
         self.raised = True
 
+    def safe_point(self, where: str) -> None:
+        """Nothing to do: one process stops through `raised` (see `training.preemption`)."""
+        del where
+
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
