@@ -18,7 +18,7 @@ from di_nas.config import DIConfig, OptimConfig, SpaceConfig
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.training import final, precision
+from di_nas.training import final, precision, search
 from di_nas.training.loops import ChildLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 from tests.test_final import tiny_cfg
@@ -123,6 +123,14 @@ def test_final_training_under_mixed_precision_exports_float32(tmp_path):
     model, _, _ = final.load_trained(cfg.output_dir)
     out = model(tf.zeros([2, *model.input_shape[1:]]))
     assert out.dtype == tf.float32 and model.input.dtype == "float32"
+
+
+def test_tiny_search_under_float16_with_loss_scaling(tmp_path):
+    cfg = tiny_cfg(tmp_path).replace(distribute={"precision": "mixed_float16"},
+                                     output_dir=str(tmp_path / "search"))
+    result = search.run_search(cfg)
+    assert np.isfinite(result["best_valid_accuracy"])
+    assert tf.keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_unknown_precision_is_one_clear_error():

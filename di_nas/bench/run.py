@@ -134,19 +134,23 @@ def step_figures(sizes: Sizes, cfg) -> dict:
     log.info("plain step traced %d time(s) for %d architectures", traces, len(archs))
     column = {k: np.array([ms[k] for ms in per_arch]) for k in ("supernet", "child", "di")}
     supernet_ms = float(np.median(column["supernet"]))
+    over_child, over_plain = column["supernet"] / column["child"], column["di"] / column["supernet"]
     return {
-        "supernet_over_child": float(np.mean(column["supernet"] / column["child"])),
+        "supernet_over_child": float(np.mean(over_child)),
         "traces_for_50_archs": traces,
         "traces_archs": len(archs),
-        "di_over_plain": float(np.mean(column["di"] / column["supernet"])),
+        "di_over_plain": float(np.mean(over_plain)),
         "supernet_step_ms": supernet_ms,
         "child_step_ms": float(np.median(column["child"])),
         "di_step_ms": float(np.median(column["di"])),
         # The plain step is timed once, round robin with both the child and the DI step.
         "plain_step_ms": supernet_ms,
         "di_step_traces": int(di_step.experimental_get_tracing_count()),
-        "supernet_over_child_per_arch": (column["supernet"] / column["child"]).tolist(),
-        "di_over_plain_per_arch": (column["di"] / column["supernet"]).tolist(),
+        # The spread over architectures: [min, max] of the per-architecture ratios.
+        "supernet_over_child_range": [float(over_child.min()), float(over_child.max())],
+        "di_over_plain_range": [float(over_plain.min()), float(over_plain.max())],
+        "supernet_over_child_per_arch": over_child.tolist(),
+        "di_over_plain_per_arch": over_plain.tolist(),
         "archs": [list(a.values) for a in timed],
     }
 
@@ -236,6 +240,9 @@ def report_lines(report: dict) -> list[str]:
         if isinstance(value, (dict, list)):
             continue
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        spread = report.get(f"{key}_range")
+        if spread:
+            text += f" [{spread[0]:.3g}, {spread[1]:.3g}]"
         target = TARGETS.get(key)
         if target is not None:
             text += f"  (target {'==' if isinstance(target, int) else '<='} {target})"

@@ -29,7 +29,7 @@ from di_nas.controller import make_oracle
 from di_nas.data.checks import check_batches
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
-from di_nas.training import checkpoints, outputs, preemption, progress
+from di_nas.training import checkpoints, outputs, precision, preemption, progress
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
 
@@ -55,11 +55,12 @@ class Search:
         batch = cfg.data.batch_size
         self.steps_per_epoch = cfg.search.steps_per_epoch or self.source.num_train // batch
         self.total_steps = self.steps_per_epoch * cfg.search.epochs
-        with strategy.scope():
+        with strategy.scope(), precision.policy(cfg.distribute.precision):
             self.supernet = build_supernet(cfg.space.name, self.source.num_classes,
                                            self.source.image_shape, cfg.space, cfg.seed)
             self.trainer = SharedWeightTrainer(self.supernet, cfg.optim, cfg.di,
-                                               self.total_steps)
+                                               self.total_steps,
+                                               jit_compile=cfg.distribute.jit_compile)
             self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
         # The controller is small and runs outside strategy.run (on the host for TPUs).
         # Non-chief workers write their (collective) checkpoints where nobody reads them, and
