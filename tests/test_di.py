@@ -161,7 +161,11 @@ def test_di_keeps_a_shared_layer_response_to_a_inputs(env):
 
 def test_di_reduces_disturbance_over_random_pairs(env):
     """Over 10 random pairs sharing ops, with A trained the same way for both methods (as the PD
-    study does), training B raises A's loss less with covariance DI than with plain sharing."""
+    study does), training B moves A's loss far less with covariance DI than with plain sharing.
+
+    The size of the change, not its sign: early in training plain sharing moves A's loss both
+    ways (means of +0.01 and -0.001 over the same pairs came from the suite's test order), so
+    comparing signed means was a coin toss; DI leaves it within rounding."""
     rng = np.random.default_rng(4)
     pairs = []
     while len(pairs) < 10:
@@ -184,7 +188,7 @@ def test_di_reduces_disturbance_over_random_pairs(env):
             rises[name].append(out["pd_loss"])
     disturbance.pd_phase(di, "search")
     print({k: np.round(v, 4).tolist() for k, v in rises.items()})
-    assert np.mean(rises["di"]) < np.mean(rises["plain"]), rises
+    assert np.mean(np.abs(rises["di"])) * 10 < np.mean(np.abs(rises["plain"])), rises
 
 
 def test_study_switches_projecting_and_recording(env):
