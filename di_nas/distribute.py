@@ -40,8 +40,10 @@ Choices that hold for every strategy, and why:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 
@@ -162,13 +164,16 @@ def write_dir(output_dir: str, strategy: tf.distribute.Strategy | None = None) -
     """`output_dir` on the chief; a fresh temporary directory on other workers.
 
     Collective saves (checkpoints under a multi-worker strategy) must run on every worker;
-    non-chief workers write theirs where nobody reads them.
+    non-chief workers write theirs where nobody reads them, and remove it when the process
+    exits (a killed worker leaves it behind).
     """
     strategy = strategy or tf.distribute.get_strategy()
     if is_chief(strategy):
         return output_dir
     task_id = getattr(strategy.cluster_resolver, "task_id", 0)
-    return tempfile.mkdtemp(prefix=f"di_nas_worker{task_id}_")
+    path = tempfile.mkdtemp(prefix=f"di_nas_worker{task_id}_")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 # Batches and learning rate ---------------------------------------------------------------------

@@ -96,6 +96,7 @@ def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path):
     assert sorted(p.name for p in output_dir.iterdir()) == ["checkpoint", "results.json"]
     other = json.loads((tmp_path / "dump1.json").read_text())["write_dir"]
     assert not other.startswith(str(output_dir))
+    assert not os.path.exists(other)  # Removed when worker 1 exited.
 
 
 SEARCH_FLAGS = [
