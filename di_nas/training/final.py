@@ -169,7 +169,7 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
             for epoch in range(int(epoch_var.numpy()) + 1, final.epochs + 1):
                 last = _train_epoch(cfg, source, loop, epoch, steps_per_epoch, state, stop)
                 if last is None:  # stopped mid-epoch: the checkpoint holds the position
-                    keeper.save(int(loop.optimizer.iterations.numpy()))
+                    keeper.save(int(state["steps"].numpy()))
                     raise KeyboardInterrupt(
                         f"stopped in epoch {epoch}; checkpoint saved in {out}: run the same "
                         "command to resume")
@@ -177,7 +177,7 @@ def _train(cfg: Config, strategy, chief: bool, arch, source, spec: ModelSpec,
                 seconds_var.assign_add(seconds)
                 epoch_var.assign(epoch)
                 # Collective under multi-worker: every worker saves.
-                keeper.save(int(loop.optimizer.iterations.numpy()))
+                keeper.save(int(state["steps"].numpy()))
                 clock.epoch_done()
                 with writer.as_default(step=epoch):
                     for name, value in last.items():
@@ -211,7 +211,8 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
     """The model's loop, checkpoint keeper and training state, restored from the last checkpoint
     when there is one (call inside the strategy's scope). The state: ``epoch`` (epochs done),
     ``sums`` (the unfinished epoch's running loss, correct and count sums) and ``seconds``
-    (training time so far); the optimizer's step counter says how far the epoch got."""
+    (training time so far) and ``steps`` (train steps run, which says how far the epoch got;
+    not the optimizer's counter, which a float16 loss scale leaves still on skipped steps)."""
     final = cfg.final
     keras.utils.set_random_seed(cfg.seed)
     with precision.policy(cfg.distribute.precision):  # float32 weights in every policy
@@ -227,14 +228,18 @@ def _restore_or_start(cfg: Config, strategy, arch, spec: ModelSpec, steps_per_ep
              "sums": tf.Variable([0.0] * 3, dtype=tf.float64, trainable=False,
                                  name="epoch_sums"),
              "seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                    name="train_seconds")}
+                                    name="train_seconds"),
+             "steps": tf.Variable(0, dtype=tf.int64, trainable=False, name="train_steps")}
     ckpt_dir = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
     keeper = checkpoints.CheckpointKeeper(
         distribute.write_dir(ckpt_dir, strategy), model=model, optimizer=optimizer,
-        epoch=state["epoch"], train_seconds=state["seconds"], epoch_sums=state["sums"])
+        epoch=state["epoch"], train_seconds=state["seconds"], epoch_sums=state["sums"],
+        train_steps=state["steps"])
     restored = keeper.restore_latest(ckpt_dir)  # every worker reads the chief's
+    if restored and not int(state["steps"].numpy()):  # written before ``train_steps`` existed
+        state["steps"].assign(optimizer.iterations)
     epoch = int(state["epoch"].numpy())
-    step = int(optimizer.iterations.numpy()) - epoch * steps_per_epoch
+    step = int(state["steps"].numpy()) - epoch * steps_per_epoch
     if restored and epoch >= final.epochs:
         progress.log(f"all {final.epochs} epochs trained ({restored}): evaluating")
     elif restored:
@@ -255,7 +260,7 @@ def _train_epoch(cfg: Config, source, loop: ChildLoop, epoch: int, steps_per_epo
     strategy = tf.distribute.get_strategy()
     final = cfg.final
     child_lib.set_drop_path_scale(loop.model, (epoch - 1) / final.epochs)  # DARTS' linear ramp
-    done = int(loop.optimizer.iterations.numpy()) - (epoch - 1) * steps_per_epoch
+    done = int(state["steps"].numpy()) - (epoch - 1) * steps_per_epoch
     dataset = data_lib.make_dataset(source, "train_full", final.batch_size, training=True,
                                     cfg=cfg.data, seed=_epoch_seed(cfg.seed, epoch)).skip(done)
     iterator = iter(distribute.distribute_dataset(strategy, dataset))
@@ -266,6 +271,7 @@ def _train_epoch(cfg: Config, source, loop: ChildLoop, epoch: int, steps_per_epo
         while done < steps_per_epoch:
             steps = min(STEPS_PER_LOOP, steps_per_epoch - done)
             out = loop.train(iterator, tf.constant(steps))
+            state["steps"].assign_add(steps)
             sums = {k: v + float(out[k]) for k, v in sums.items()}
             done += steps
             bar.update(steps, loss=sums["loss"] / sums["count"],
