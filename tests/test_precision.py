@@ -118,8 +118,8 @@ def test_float16_child_loop_scales_the_loss():
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_final_training_under_mixed_precision_exports_float32(tmp_path, policy):
-    # Two epochs: under float16 the loss scale skips early steps, which once left the
-    # optimizer's counter behind and made the second epoch skip its whole dataset.
+    # Two epochs: under float16 the loss scale skips steps the optimizer's counter does not
+    # count, so the second epoch must find its position from final training's own counter.
     cfg = tiny_cfg(tmp_path).replace(distribute={"precision": policy}, final={"epochs": 2})
     metrics = final.run_final_training(cfg)
     assert np.isfinite(metrics["test_loss"]) and metrics["epochs"] == 2
