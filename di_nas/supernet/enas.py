@@ -71,7 +71,11 @@ class StateList:
 
     def __init__(self, states, capacity: int):
         self.shape, self.dtype = states[0].shape, states[0].dtype
-        self.dynamic_shape = tf.shape(states[0])
+        # A static element shape wherever the batch is known (always under XLA): a shape
+        # computed in the graph makes XLA's value inference evaluate the network that feeds
+        # it at compile time, which took minutes for even a one-cell supernet on a CPU.
+        self.dynamic_shape = (tf.constant(self.shape.as_list(), tf.int32)
+                              if self.shape.is_fully_defined() else tf.shape(states[0]))
         # A list of fixed length, written by index: XLA (TPUs, `--jit_compile`) compiles
         # that form exactly, while the gradient of a pushed-back list comes out wrong there.
         self.handle = tf.raw_ops.TensorListReserve(
@@ -89,7 +93,7 @@ class StateList:
         state = tf.raw_ops.TensorListGetItem(
             input_handle=self.handle, index=index, element_shape=self.dynamic_shape,
             element_dtype=self.dtype)
-        return tf.ensure_shape(state, self.shape)
+        return state if self.shape.is_fully_defined() else tf.ensure_shape(state, self.shape)
 
 
 class EnasMicroSupernet(Supernet):
