@@ -18,7 +18,7 @@ from di_nas import config as config_lib
 from di_nas import distribute
 from di_nas.errors import UserError
 from di_nas.search_space import get_space
-from di_nas.supernet import build_supernet
+from di_nas.supernet import build_supernet, xla
 from di_nas.training import loops
 from di_nas.training.shared_step import SharedWeightTrainer
 from tests import tiny_supernet as tiny
@@ -240,6 +240,24 @@ def test_supernet_forward_compiles_with_xla_on_cpu(space):
     arch = get_space(space).sample(np.random.default_rng(3)).to_tensor()
     compiled = tf.function(lambda x, a: net(x, a), jit_compile=True)(images, arch)
     np.testing.assert_allclose(compiled.numpy(), net(images, arch).numpy(), atol=1e-4)
+
+
+def test_supernet_control_flow_does_not_ask_xla_for_constants():
+    """The switch/cond ops of a compiled forward and backward pass (the gradient's own
+    included) carry `_xla_propagate_compile_time_consts` off: on, XLA evaluates the network
+    feeding every such op while compiling (`di_nas.supernet.xla`)."""
+    space_cfg = config_lib.SpaceConfig(name="enas_micro", num_layers=1, filters=4,
+                                       stem_multiplier=1)
+    net = build_supernet("enas_micro", 4, (6, 6, 1), space_cfg, seed=0)
+    trainer = SharedWeightTrainer(net, config_lib.OptimConfig(), DI, total_steps=STEPS,
+                                  jit_compile=True)
+    images, labels = tiny.examples(4)
+    arch = get_space("enas_micro").sample(np.random.default_rng(0)).to_tensor()
+    graph = trainer._forward_backward.get_concrete_function(images, labels, arch).graph
+    flags = [op.node_def.attr[xla.ATTR].b for op in graph.get_operations()
+             if op.type in xla.CONTROL_FLOW and xla.ATTR in op.node_def.attr]
+    assert len(flags) > 40  # Forward and gradient switch_cases and conds.
+    assert not any(flags)
 
 
 @pytest.mark.slow

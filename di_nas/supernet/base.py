@@ -15,6 +15,7 @@ import tensorflow as tf
 from di_nas.search_space.base import Architecture, SearchSpace
 from di_nas.supernet import banks as banks_lib
 from di_nas.supernet import functional as F
+from di_nas.supernet import xla
 from di_nas.supernet.functional import InputRecorder
 
 
@@ -96,6 +97,7 @@ class Supernet(keras.Model):
         # Under a mixed-precision policy the network computes in `compute_dtype` (the bank
         # rows are cast where they are read); the logits come back as float32.
         logits = self._forward(tf.cast(images, self.compute_dtype), arch, record, inputs)
+        xla.stop_constant_propagation()
         return tf.cast(logits, tf.float32), record
 
     def call(self, images, arch, training=False):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from di_nas.di.projector import Kernel, Projector
+from di_nas.supernet import xla
 from di_nas.training import masked_sgd as optim
 from di_nas.training import precision
 
@@ -127,6 +128,7 @@ class SharedWeightTrainer(tf.Module):
                 loss = self.loss_scale.scale(loss)
         banks = net.banks
         grads = tape.gradient(loss, [record.rows[b.name] for b in banks])
+        xla.stop_constant_propagation()  # The gradient's own switch/cond ops.
         grads = [tf.zeros_like(record.rows[b.name]) if g is None else g
                  for g, b in zip(grads, banks, strict=True)]
         if self.loss_scale is not None:
