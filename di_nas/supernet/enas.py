@@ -74,12 +74,12 @@ class StateList:
         # A static element shape wherever the batch is known (always under XLA): a shape
         # computed in the graph makes XLA's value inference evaluate the network that feeds
         # it at compile time, which took minutes for even a one-cell supernet on a CPU.
-        self.dynamic_shape = (tf.constant(self.shape.as_list(), tf.int32)
+        self.element_shape = (tf.constant(self.shape.as_list(), tf.int32)
                               if self.shape.is_fully_defined() else tf.shape(states[0]))
         # A list of fixed length, written by index: XLA (TPUs, `--jit_compile`) compiles
         # that form exactly, while the gradient of a pushed-back list comes out wrong there.
         self.handle = tf.raw_ops.TensorListReserve(
-            element_shape=self.dynamic_shape, num_elements=capacity, element_dtype=self.dtype)
+            element_shape=self.element_shape, num_elements=capacity, element_dtype=self.dtype)
         self.size = 0
         for state in states:
             self.append(state)
@@ -91,7 +91,7 @@ class StateList:
 
     def read(self, index):
         state = tf.raw_ops.TensorListGetItem(
-            input_handle=self.handle, index=index, element_shape=self.dynamic_shape,
+            input_handle=self.handle, index=index, element_shape=self.element_shape,
             element_dtype=self.dtype)
         return state if self.shape.is_fully_defined() else tf.ensure_shape(state, self.shape)
 
