@@ -67,6 +67,8 @@ def test_presets_keep_the_issue_sizes():
         64, 50, (1000, 20000))
     assert bench.QUICK.net.num_layers < net.num_layers and bench.QUICK.batch == 64
     assert bench.QUICK.projector_net == net  # projector_bytes is always the default network's.
+    # The full run reports the XLA figures of an enas_micro network; --quick leaves them out.
+    assert bench.FULL.xla_net.space == "enas_micro" and bench.QUICK.xla_net is None
     with pytest.raises(ValueError, match="trace_archs"):
         bench.Sizes(net=TINY_NET, batch=4, archs=3, steps=2, trace_archs=2,
                     projector_net=TINY_NET, oracle_trials=(8, 16))

@@ -86,10 +86,16 @@ class Sizes:
         return dataclasses.asdict(self)
 
 
+# The XLA figures' network: one normal cell (plus the two reduction cells) of 8 filters at
+# 8x8. XLA compiles every branch of every `switch_case` for a CPU, so even this network's DI
+# step takes minutes to compile there (483 s on a 2-core AVX2-only EPYC under load); the search
+# network's would take far longer. Its step time is the default step's only at this size.
+XLA_NET = S.Net(num_layers=1, filters=8, stem_multiplier=1, image_size=8)
 FULL = Sizes(net=DEFAULT_NET, batch=64, archs=5, steps=10, trace_archs=50,
-             projector_net=DEFAULT_NET, oracle_trials=(1000, 20000))
+             projector_net=DEFAULT_NET, oracle_trials=(1000, 20000), xla_net=XLA_NET)
+# `--quick` leaves the XLA figures out (their compile alone exceeds its time budget).
 QUICK = dataclasses.replace(FULL, net=dataclasses.replace(DEFAULT_NET, num_layers=2), archs=2,
-                            steps=3, trace_archs=10, oracle_trials=(1000, 2000))
+                            steps=3, trace_archs=10, oracle_trials=(1000, 2000), xla_net=None)
 
 
 def _trainers(supernet, cfg):
@@ -177,6 +183,7 @@ def xla_figures(sizes: Sizes, cfg) -> dict:
     archs = S.distinct_archs(nets["xla"].space, sizes.archs, cfg.seed)
     first = archs[0].to_tensor()
     S.timed_call(functools.partial(fns["default"], images, labels, first))
+    log.info("network %s: XLA-compiling the DI step (minutes on a CPU)", net)
     compile_s = S.timed_call(functools.partial(fns["xla"], images, labels, first))
     log.info("XLA-compiled the DI step in %.1fs", compile_s)
     error = max(float(np.max(np.abs(a.variable.numpy() - b.variable.numpy()))
