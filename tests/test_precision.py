@@ -129,7 +129,9 @@ def test_final_training_under_mixed_precision_exports_float32(tmp_path, policy):
 
 
 def test_tiny_search_under_float16_with_loss_scaling(tmp_path):
+    # nb201 traces in seconds; enas_micro under mixed precision is checked above.
     cfg = tiny_cfg(tmp_path).replace(distribute={"precision": "mixed_float16"},
+                                     space={"name": "nb201", "num_cells": 1},
                                      output_dir=str(tmp_path / "search"))
     result = search.run_search(cfg)
     assert np.isfinite(result["best_valid_accuracy"])
