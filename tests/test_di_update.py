@@ -5,6 +5,9 @@ architectures that share A's kernels must leave `W^T x` unchanged for every reco
 Nesterov momentum 0.9 and weight decay live, as the search runs them. Projecting only the raw
 gradient (`--di_project=gradient`) fails this: the momentum buffer built from A's own
 gradients and the weight decay reach the weights unprojected.
+
+The property is the update rule's, not the space's: the small nb201 supernet (one cell per
+stage, 4 channels) keeps this module's three traces cheap.
 """
 
 import types
@@ -19,8 +22,11 @@ from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
 
-# Kernels every architecture below uses with the same input: head, stem, one pointwise conv.
-SITES = ("head-kernel", "stem-kernel", "L0-n2-x-sep3-s0-pw-kernel")
+# Kernels every architecture below uses: head, stem, and the first cell's conv 3x3 on the
+# edge from the cell's input (the same input for all of them).
+SITES = ("head-kernel", "stem-kernel", "L0-e0-conv3x3-kernel")
+SPACE = "nb201"
+CONV_3X3, SKIP, FIRST_EDGE, EDGE_3_FROM_1 = 3, 1, 0, 4  # nb201's op and edge indices.
 # Largest relative change of X W allowed while other architectures train. Not 0: with a small
 # beta, the directions in which A's few, nearly collinear batch means differ stay plastic.
 TOLERANCE = 1e-2
@@ -30,22 +36,23 @@ TOLERANCE = 1e-2
 def setup():
     data = DataConfig(batch_size=32, eval_batch_size=256)
     source = load_source(data, seed=0)
-    net = build_supernet("enas_micro", source.num_classes, source.image_shape,
-                         SpaceConfig(num_layers=1, filters=4, stem_multiplier=2), seed=0)
+    net = build_supernet(SPACE, source.num_classes, source.image_shape,
+                         SpaceConfig(name=SPACE, num_cells=1, filters=4, stem_multiplier=2),
+                         seed=0)
     batches = make_dataset(source, "train", data.batch_size, training=True, cfg=data,
                            seed=0).as_numpy_iterator()
     return types.SimpleNamespace(net=net, batches=[next(batches) for _ in range(16)],
                                  start=[v.numpy() for v in net.weights],
-                                 space=get_space("enas_micro"))
+                                 space=get_space(SPACE))
 
 
 def _sharing(space, rng, count):
-    """`count` random architectures that all take sep 3x3 on input 0 at node 2's first op."""
+    """`count` random architectures that all take conv 3x3 on the cell's first edge (1<-0),
+    with node 1 feeding the output (3<-1 a skip), so that the conv is on every path."""
     out = []
     for _ in range(count):
         values = space.sample(rng).to_array()
-        for cell in (0, 20):
-            values[cell:cell + 2] = (0, 0)
+        values[FIRST_EDGE], values[EDGE_3_FROM_1] = CONV_3X3, SKIP
         out.append(space.architecture(values))
     return out
 
@@ -92,7 +99,7 @@ def test_whole_update_keeps_recorded_responses(setup, mode):
 
 def test_gradient_only_projection_fails_the_same_test(setup):
     """The previous update (projection of the raw gradient only) breaks the property."""
-    drift = _relative_drift(setup, "gradient")  # 0.08 when written; "step" gave 0.005.
+    drift = _relative_drift(setup, "gradient")  # 0.090 when written; "step" gave 0.0045.
     assert drift > 3 * TOLERANCE, drift
 
 
