@@ -161,13 +161,13 @@ def test_cli_refuses_mismatch_with_one_line(tmp_path):
 def test_resume_after_sigkill_gives_the_same_result(tmp_path):
     """A search killed mid-run and started again ends where an uninterrupted one does."""
     straight = tmp_path / "straight"
-    proc = _run_cli(straight, "--epochs=8")
+    proc = _run_cli(straight, "--epochs=4")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-2000:]
     expected = json.loads((straight / "best_architecture.json").read_text())["values"]
 
     killed = tmp_path / "killed"
-    proc = _run_cli(killed, "--epochs=8")
+    proc = _run_cli(killed, "--epochs=4")
     marker = killed / "checkpoints" / "checkpoint"
     deadline = time.time() + 600
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
@@ -176,7 +176,7 @@ def test_resume_after_sigkill_gives_the_same_result(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "result.json").exists()
-    proc = _run_cli(killed, "--epochs=8")
+    proc = _run_cli(killed, "--epochs=4")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-2000:]
     assert "resuming from epoch" in out
