@@ -26,7 +26,7 @@ def _split_cpu() -> None:
 _split_cpu()
 
 
-# The files that take minutes, longest first (seconds on 2 idle cores). pytest-xdist hands out
+# The files that take minutes, longest first (measured on 2 idle cores). pytest-xdist hands out
 # whole files (`--dist loadfile`) in collection order; starting the long ones first keeps the
 # workers' finishing times close (alphabetical order left one worker ~80 s of work alone).
 LONGEST_FIRST = ("test_search.py", "test_supernet.py", "test_studies.py", "test_final.py",

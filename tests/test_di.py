@@ -19,13 +19,9 @@ from di_nas.studies import disturbance
 from di_nas.supernet import build_supernet
 from di_nas.training.loops import SharedLoop
 from di_nas.training.shared_step import SharedWeightTrainer
+from tests.nb201_sharing import SITES, SPACE, sharing
 
 LR = 0.05
-# Sites every pair below uses: the head, the stem and the first cell's conv 3x3 on the edge
-# from the cell's input (the same input for both architectures of a pair).
-SITES = ("head-kernel", "stem-kernel", "L0-e0-conv3x3-kernel")
-SPACE = "nb201"
-CONV_3X3, SKIP, FIRST_EDGE, EDGE_3_FROM_1 = 3, 1, 0, 4  # nb201's op and edge indices.
 
 
 def _optim():
@@ -73,12 +69,8 @@ def _train_one(env, trainer, batch, arch) -> float:
 
 
 def _sharing_pair(space, rng):
-    """Two random architectures forced to share the cell's conv 3x3 on its first edge (1<-0),
-    with node 1 feeding the output (3<-1 a skip), so that the conv is on both paths."""
-    a, b = space.sample(rng).to_array(), space.sample(rng).to_array()
-    for values in (a, b):
-        values[FIRST_EDGE], values[EDGE_3_FROM_1] = CONV_3X3, SKIP
-    return space.architecture(a), space.architecture(b)
+    """Two random architectures that share SITES (`tests.nb201_sharing.sharing`)."""
+    return sharing(space, rng), sharing(space, rng)
 
 
 def _kernel_matrix(net, arch, site):

@@ -6,8 +6,7 @@ Nesterov momentum 0.9 and weight decay live, as the search runs them. Projecting
 gradient (`--di_project=gradient`) fails this: the momentum buffer built from A's own
 gradients and the weight decay reach the weights unprojected.
 
-The property is the update rule's, not the space's: the small nb201 supernet (one cell per
-stage, 4 channels) keeps this module's three traces cheap.
+On the small nb201 supernet (one cell per stage, 4 channels; `tests/nb201_sharing.py`).
 """
 
 import types
@@ -21,12 +20,8 @@ from di_nas.data import load_source, make_dataset
 from di_nas.search_space import get_space
 from di_nas.supernet import build_supernet
 from di_nas.training.shared_step import SharedWeightTrainer
+from tests.nb201_sharing import SITES, SPACE, sharing
 
-# Kernels every architecture below uses: head, stem, and the first cell's conv 3x3 on the
-# edge from the cell's input (the same input for all of them).
-SITES = ("head-kernel", "stem-kernel", "L0-e0-conv3x3-kernel")
-SPACE = "nb201"
-CONV_3X3, SKIP, FIRST_EDGE, EDGE_3_FROM_1 = 3, 1, 0, 4  # nb201's op and edge indices.
 # Largest relative change of X W allowed while other architectures train. Not 0: with a small
 # beta, the directions in which A's few, nearly collinear batch means differ stay plastic.
 TOLERANCE = 1e-2
@@ -46,17 +41,6 @@ def setup():
                                  space=get_space(SPACE))
 
 
-def _sharing(space, rng, count):
-    """`count` random architectures that all take conv 3x3 on the cell's first edge (1<-0),
-    with node 1 feeding the output (3<-1 a skip), so that the conv is on every path."""
-    out = []
-    for _ in range(count):
-        values = space.sample(rng).to_array()
-        values[FIRST_EDGE], values[EDGE_3_FROM_1] = CONV_3X3, SKIP
-        out.append(space.architecture(values))
-    return out
-
-
 def _trainer(net, mode):
     optim = OptimConfig(learning_rate=0.05, learning_rate_min=0.05, weight_decay=1e-3)
     di = DIConfig(beta=1e-4, inputs="mean", project=mode)
@@ -70,7 +54,8 @@ def _relative_drift(setup, mode):
         var.assign(value)
     trainer = _trainer(net, mode)
     step = tf.function(trainer.train_step, autograph=False)
-    arch_a, *others = _sharing(setup.space, np.random.default_rng(0), 7)
+    rng = np.random.default_rng(0)
+    arch_a, *others = (sharing(setup.space, rng) for _ in range(7))  # All share SITES.
     recorded = {s: [] for s in SITES}
     for images, labels in setup.batches[:4]:  # A trains; P records its mean inputs.
         _, record = net.forward(tf.constant(images), arch_a.to_tensor(), record_inputs=True)
