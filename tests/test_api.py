@@ -105,6 +105,18 @@ def test_search_from_arrays_resumes_from_the_command_line(searched):
     assert again.candidates == result.candidates
 
 
+def test_an_architecture_object_leaves_no_temporary_file():
+    from di_nas.api import models
+    from di_nas.search_space import get_space, load_architecture
+
+    arch = get_space("nb201").sample(np.random.default_rng(0))
+    with models.architecture_file(arch) as path:
+        assert load_architecture(path) == arch
+    assert not os.path.exists(os.path.dirname(path))
+    with models.architecture_file("given.json") as given:
+        assert given == "given.json"
+
+
 def test_tuner_has_keras_tuners_surface(searched, capsys):
     tuner, result = searched
     hps = tuner.get_best_hyperparameters(2)

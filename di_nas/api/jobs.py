@@ -127,10 +127,10 @@ def train(architecture: Any, data: Any, *, output_dir: str, **overrides: Any) ->
     if "architecture" in overrides:
         raise UserError("pass the architecture as the first argument, not as an override")
     cfg = make_config(data, output_dir, overrides)
-    cfg = cfg.replace(final={"architecture": _architecture_file(architecture)})
     from di_nas.training import final
 
-    metrics = final.run_final_training(cfg)
+    with _architecture_file(architecture) as path:
+        metrics = final.run_final_training(cfg.replace(final={"architecture": path}))
     _keep_data(cfg)
     model, _, _ = final.load_trained(output_dir)
     return TrainResult(model, float(metrics["test_accuracy"]), output_dir, dict(metrics))
