@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from di_nas import config as config_lib
@@ -196,6 +197,17 @@ def test_search_percentile_and_summary():
     assert out["random_archs"]["acc_median"] == pytest.approx(0.7)
 
 
+def test_seed_agreement_tells_a_ranking_from_noise():
+    from di_nas.studies.search import seed_agreement
+
+    same = seed_agreement([0.9, 0.8, 0.7, 0.6], [0.91, 0.82, 0.69, 0.62])
+    assert same["self_tau"] == pytest.approx(1.0)
+    assert same["seed_noise_std"] == pytest.approx(np.std([-0.01, -0.02, 0.01, -0.02]) / 2**0.5)
+    swapped = seed_agreement([0.9, 0.8, 0.7, 0.6], [0.6, 0.7, 0.8, 0.9])
+    assert swapped["self_tau"] == pytest.approx(-1.0)
+    assert np.isnan(seed_agreement([0.9, 0.9], [0.8, 0.7])["self_tau"])
+
+
 def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch, capsys):
     """Three methods x two seeds, each through `run_search` (faked here: the search itself is
     tested in test_search.py), then every found and random arch trained as a child."""
@@ -227,7 +239,9 @@ def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch,
         assert set(written[method]) >= {"acc_mean", "acc_std", "percentile_mean"}
         assert 0.0 <= written[method]["percentile_mean"] <= 100.0
         assert written[method]["search_seconds_mean"] == pytest.approx(1.5)
-    assert set(written["random_archs"]) >= {"acc_mean", "acc_std", "acc_median"}
+    assert set(written["random_archs"]) >= {"acc_mean", "acc_std", "acc_median", "self_tau",
+                                            "self_tau_ci95", "seed_noise_std"}
+    assert len(written["random_archs"]["accs_second_seed"]) == 3
     assert len(written["random"]) == 3 and written["eval_split"] == "test"
     assert (written["seeds"], written["dataset"], written["child_steps"]) == (2, "digits", 2)
     with open(os.path.join(cfg.output_dir, "search.png"), "rb") as f:

@@ -13,9 +13,14 @@
    and network size, all from the same initial seed and batches. Score each on the TEST split,
    which no search step reads (search rewards and the choice of the best candidate use
    search-valid only).
-4. Per method: mean and std of its found architectures' test accuracy, their mean percentile
-   among the random ones, and the mean search time. Write `search.json`, `search.png` and
-   `search.md` (chief only, atomically).
+4. Train the random architectures again from a second seed (`seed + 1`: other initial weights
+   and batches) and report `random_archs.self_tau`, the Kendall tau between the two seeds'
+   accuracies, with a bootstrap interval: whether the child budget separates architectures at
+   all (near 1) or their differences are training noise (near 0). A study whose budget
+   cannot rank random architectures cannot show a search beating them.
+5. Per method: mean and std of its found architectures' test accuracy, their mean percentile
+   among the random ones (first seed), and the mean search time. Write `search.json`,
+   `search.png` and `search.md` (chief only, atomically).
 
 `--quick` (a smoke run) shortens every search to one epoch of a few steps and every child to a
 few steps, with at most 2 seeds and 3 random architectures.
@@ -42,7 +47,8 @@ DESCRIPTIONS = {"di": "REINFORCE controller, DI weight sharing",
                 "plain": "REINFORCE controller, plain weight sharing (--nodi)",
                 "random_ws": "random sampling (--controller=random) over the same supernet"}
 
-__all__ = ["run_search_study", "percentile", "summarise", "quick_config", "METHODS"]
+__all__ = ["run_search_study", "percentile", "summarise", "seed_agreement", "quick_config",
+           "METHODS"]
 
 
 # Pure helpers ----------------------------------------------------------------------------------
@@ -79,6 +85,24 @@ def summarise(found: dict, random_accs) -> dict:
                            "acc_min": float(random_accs.min()),
                            "acc_max": float(random_accs.max()), "accs": random_accs.tolist()}
     return out
+
+
+def seed_agreement(first, second) -> dict:
+    """How well a child budget separates architectures: the Kendall tau between their test
+    accuracies from two training seeds (`self_tau`, NaN when either list is constant), its
+    bootstrap interval over architectures, and the training noise of one accuracy
+    (`seed_noise_std`, the std of the two seeds' difference over sqrt 2)."""
+    from di_nas.studies import stats
+    from di_nas.studies.rank import rank_correlation
+
+    def tau(a, b):
+        return rank_correlation(a, b)["kendall_tau"]
+
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    return {"self_tau": tau(first, second),
+            "self_tau_ci95": stats.paired_statistic_ci(tau, first, second, resamples=1000),
+            "seed_noise_std": float(np.std(first - second) / np.sqrt(2.0)),
+            "accs_second_seed": second.tolist()}
 
 
 def quick_config(cfg):
@@ -122,8 +146,9 @@ def _searches(cfg) -> dict:
     return found
 
 
-def _train_children(cfg, source, archs: list) -> dict:
-    """Test accuracy of each distinct architecture (values tuple -> child result)."""
+def _train_children(cfg, source, archs: list, seed: int | None = None) -> dict:
+    """Test accuracy of each distinct architecture (values tuple -> child result), every child
+    from `seed` (default `cfg.seed`)."""
     from di_nas import distribute
 
     distinct = list(dict.fromkeys(tuple(a.values) for a in archs))
@@ -137,7 +162,8 @@ def _train_children(cfg, source, archs: list) -> dict:
                   mininterval=2.0) as bar:
             for values in distinct:
                 out[values] = standalone.train_child(cfg, source, by_values[values], steps,
-                                                     test, split="train_full", bar=bar)
+                                                     test, split="train_full", seed=seed,
+                                                     bar=bar)
     return out
 
 
@@ -164,11 +190,20 @@ def run_search_study(cfg, source) -> dict:
             child = children[tuple(row["values"])]
             row.update(accuracy=child["accuracy"], test_loss=child["loss"],
                        params=child["params"])
+    progress.log(f"search study: training the {len(randoms)} random architectures again from "
+                 f"seed {cfg.seed + 1} (does the budget separate architectures?)")
+    t = time.time()
+    again = _train_children(cfg, source, randoms, seed=cfg.seed + 1)
+    child_seconds += time.time() - t
     random_rows = [{"values": list(a.values), "readable": str(a),
                     "accuracy": children[tuple(a.values)]["accuracy"],
+                    "accuracy_second_seed": again[tuple(a.values)]["accuracy"],
                     "params": children[tuple(a.values)]["params"]} for a in randoms]
+    summary = summarise(found, [r["accuracy"] for r in random_rows])
+    summary["random_archs"].update(seed_agreement(
+        [r["accuracy"] for r in random_rows], [r["accuracy_second_seed"] for r in random_rows]))
     result = {
-        **summarise(found, [r["accuracy"] for r in random_rows]),
+        **summary,
         "seeds": cfg.study.seeds, "seed": cfg.seed, "dataset": source.name,
         "child_steps": cfg.study.child_steps, "quick": cfg.bench.quick,
         "eval_split": "test", "num_test": source.num_test, "space": cfg.space.name,
@@ -216,8 +251,14 @@ def markdown(result: dict) -> str:
         lines.append(f"| {method}: {DESCRIPTIONS[method]} | {s['acc_mean']:.4f} +- "
                      f"{s['acc_std']:.4f} | {s['percentile_mean']:.0f} | "
                      f"{s['search_seconds_mean']:.0f}s |")
+    lo, hi = r["self_tau_ci95"]
     lines += [f"| random architectures | {r['acc_mean']:.4f} +- {r['acc_std']:.4f} (median "
               f"{r['acc_median']:.4f}, {r['acc_min']:.4f}-{r['acc_max']:.4f}) | 50 | - |",
+              "", f"Does the budget separate architectures? The random ones trained again from "
+              f"a second seed agree with the first at Kendall tau {r['self_tau']:.2f} "
+              f"[{lo:.2f}, {hi:.2f}] (95% bootstrap interval; 1 = the same ranking from any "
+              f"seed, 0 = differences no larger than training noise); one child's accuracy "
+              f"varies by {r['seed_noise_std']:.4f} (std) between seeds.",
               "", "| method | seed | found architecture | search-valid acc | test acc |",
               "|---|---|---|---|---|"]
     for method in METHODS:
@@ -240,6 +281,7 @@ def print_headline(result: dict, output_dir: str) -> None:
               f"percentile {s['percentile_mean']:.0f} among random, search "
               f"{s['search_seconds_mean']:.0f}s", flush=True)
     print(f"search random   : test acc {r['acc_mean']:.4f} +- {r['acc_std']:.4f} (median "
-          f"{r['acc_median']:.4f}); {result['child_steps']} child steps; "
+          f"{r['acc_median']:.4f}, seed-to-seed tau {r['self_tau']:.2f}); "
+          f"{result['child_steps']} child steps; "
           f"{result['seconds']:.0f}s; wrote {os.path.join(output_dir, 'search.json')}",
           flush=True)
