@@ -70,6 +70,14 @@ def test_flags_map_to_fields():
     assert parse("--data_dir=").data.data_dir is None
 
 
+def test_child_steps_default_is_each_studys_own():
+    assert parse("--study=search").study.child_budget() == config_lib.CHILD_STEPS["search"]
+    assert parse("--study=rank").study.child_budget() == config_lib.CHILD_STEPS["rank"]
+    assert parse("--study=rank", "--child_steps=7").study.child_budget() == 7
+    with pytest.raises(UserError, match="--child_steps"):
+        parse("--child_steps=0")
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--valid_fraction=1.5"], "--valid_fraction"),
     (["--valid_fraction=0"], "--valid_fraction"),

@@ -131,7 +131,8 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("steps", "study", "steps", "pd: steps of the disturbing architecture."),
     _S("warmup_steps", "study", "warmup_steps", "pd: supernet warm-up steps."),
     _S("archs", "study", "archs", "rank: architectures ranked."),
-    _S("child_steps", "study", "child_steps", "rank, search: standalone training steps per arch."),
+    _S("child_steps", "study", "child_steps", "rank, search: standalone training steps per arch "
+       "(default: rank 300, search 50)."),
     _S("supernet_steps", "study", "supernet_steps", "rank: supernet training steps."),
     _S("seeds", "study", "seeds", "Independent repetitions of a study (seeds seed..seed+N-1)."),
     _S("protocol", "study", "protocol", "pd: measure inside the search's own step sequence "

@@ -25,7 +25,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
             flags.DEFINE_enum(spec.name, default, spec.choices, spec.help, **kw)
         elif type_ == "bool":
             flags.DEFINE_bool(spec.name, default, spec.help, **kw)
-        elif type_ == "int":
+        elif type_ in ("int", "int | None"):
             flags.DEFINE_integer(spec.name, default, spec.help, **kw)
         elif type_ == "float":
             flags.DEFINE_float(spec.name, default, spec.help, **kw)

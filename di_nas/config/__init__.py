@@ -29,7 +29,14 @@ from di_nas.config.checks import (  # noqa: F401  (re-exported: the choices flag
     check,
     non_negative,
 )
-from di_nas.config.jobs import BenchConfig, DistributeConfig, ExportConfig, FinalConfig, StudyConfig
+from di_nas.config.jobs import (  # noqa: F401  (CHILD_STEPS re-exported)
+    CHILD_STEPS,
+    BenchConfig,
+    DistributeConfig,
+    ExportConfig,
+    FinalConfig,
+    StudyConfig,
+)
 from di_nas.config.sections import (
     ControllerConfig,
     DataConfig,

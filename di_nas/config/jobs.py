@@ -59,17 +59,23 @@ class ExportConfig:
     tflite: bool = False
 
 
+# Standalone training steps per architecture when ``child_steps`` is not given, per study: the
+# rank study's ground truth (nb201 children, the search's optimiser) and the search study's
+# children (final training's network), each chosen for its own study (README, Results).
+CHILD_STEPS = {"rank": 300, "search": 50}
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Performance-disturbance (``pd``), rank-correlation (``rank``) and search (``search``)
-    studies."""
+    studies. ``child_steps=None`` means the study's own default (``CHILD_STEPS``)."""
 
     name: str = "pd"
     pairs: int = 20
     steps: int = 30
     warmup_steps: int = 300
     archs: int = 24
-    child_steps: int = 300
+    child_steps: int | None = None
     supernet_steps: int = 1500
     seeds: int = 3
     protocol: str = "search"
@@ -81,9 +87,15 @@ class StudyConfig:
         choice("study", "protocol", self.protocol, PD_PROTOCOLS)
         positive("study", window=self.window)
         positive("study", pairs=self.pairs, steps=self.steps, archs=self.archs,
-                  child_steps=self.child_steps, supernet_steps=self.supernet_steps,
-                  seeds=self.seeds, random_archs=self.random_archs)
+                  supernet_steps=self.supernet_steps, seeds=self.seeds,
+                  random_archs=self.random_archs)
+        if self.child_steps is not None:
+            positive("study", child_steps=self.child_steps)
         non_negative("study", warmup_steps=self.warmup_steps)
+
+    def child_budget(self) -> int:
+        """``child_steps``, or this study's default when it is None."""
+        return self.child_steps if self.child_steps is not None else CHILD_STEPS[self.name]
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,7 @@ def run_rank_study(cfg, source) -> dict:
     from di_nas import distribute
     from di_nas.studies import rank_report
 
+    cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
     if cfg.bench.quick:
         cfg = quick_config(cfg)
     start, study = time.time(), cfg.study

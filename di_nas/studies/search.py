@@ -172,6 +172,7 @@ def run_search_study(cfg, source) -> dict:
     from di_nas import distribute
     from di_nas.search_space import get_space
 
+    cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
     if cfg.bench.quick:
         cfg = quick_config(cfg)
     start = time.time()
