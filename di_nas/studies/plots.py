@@ -114,8 +114,9 @@ def plot_rank(result: dict, path: str):
 
 
 def plot_search(result: dict, path: str):
-    """Test accuracy of the random architectures (grey) and of each method's found ones, one
-    point per seed, with the random median as a dashed line."""
+    """Test accuracy of the random architectures (grey; hollow: the same ones from a second
+    seed) and of each method's found ones, one point per seed, with the random median as a
+    dashed line."""
     fig, ax = _figure(figsize=(7, 4))
     methods = [m for m in ("di", "plain", "random_ws") if m in result]
     columns = [("random archs", result["random_archs"]["accs"], "tab:gray")]
@@ -124,6 +125,11 @@ def plot_search(result: dict, path: str):
     for x, (_, accs, color) in enumerate(columns):
         xs = x + jitter.uniform(-0.12, 0.12, len(accs))
         ax.scatter(xs, accs, color=color, alpha=0.8, zorder=3)
+        again = result["random_archs"].get("accs_second_seed") if x == 0 else None
+        if again:  # each random architecture from its second seed: the training noise
+            ax.scatter(xs, again, facecolors="none", edgecolors=color, zorder=3,
+                       label=f"2nd seed (tau {result['random_archs']['self_tau']:.2f})")
+            ax.vlines(xs, accs, again, color=color, lw=0.6, alpha=0.6)
         ax.errorbar(x + 0.25, np.mean(accs), yerr=np.std(accs), fmt="o", color="black",
                     capsize=4, ms=4)
     ax.axhline(result["random_archs"]["acc_median"], color="tab:gray", ls="--", lw=1,
