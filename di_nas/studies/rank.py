@@ -261,8 +261,7 @@ def run_rank_study(cfg, source) -> dict:
     from di_nas.studies import rank_report
 
     cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
-    if cfg.bench.quick:
-        cfg = quick_config(cfg)
+    cfg = quick_config(cfg) if cfg.bench.quick else cfg
     start, study = time.time(), cfg.study
     space_cfg = study_space_config(cfg.space)
     every = reset_period(cfg.di, source.size("train"), cfg.data.batch_size)

@@ -173,8 +173,7 @@ def run_search_study(cfg, source) -> dict:
     from di_nas.search_space import get_space
 
     cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
-    if cfg.bench.quick:
-        cfg = quick_config(cfg)
+    cfg = quick_config(cfg) if cfg.bench.quick else cfg
     start = time.time()
     space = get_space(cfg.space.name)
     found = _searches(cfg)
