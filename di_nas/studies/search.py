@@ -199,9 +199,10 @@ def run_search_study(cfg, source) -> dict:
                     "accuracy": children[tuple(a.values)]["accuracy"],
                     "accuracy_second_seed": again[tuple(a.values)]["accuracy"],
                     "params": children[tuple(a.values)]["params"]} for a in randoms]
-    summary = summarise(found, [r["accuracy"] for r in random_rows])
-    summary["random_archs"].update(seed_agreement(
-        [r["accuracy"] for r in random_rows], [r["accuracy_second_seed"] for r in random_rows]))
+    first = [r["accuracy"] for r in random_rows]
+    summary = summarise(found, first)
+    summary["random_archs"].update(
+        seed_agreement(first, [r["accuracy_second_seed"] for r in random_rows]))
     result = {
         **summary,
         "seeds": cfg.study.seeds, "seed": cfg.seed, "dataset": source.name,
