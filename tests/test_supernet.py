@@ -16,6 +16,7 @@ from di_nas.config import DIConfig, OptimConfig, SpaceConfig
 from di_nas.errors import UserError
 from di_nas.search_space import enas_micro, get_space
 from di_nas.supernet import build_supernet
+from di_nas.supernet import functional as F
 from di_nas.supernet.enas import EnasMicroSupernet
 from di_nas.supernet.nb201 import Nb201Supernet
 from di_nas.training.shared_step import SharedWeightTrainer
@@ -276,6 +277,30 @@ def test_checkpoint_round_trip(setup, tmp_path):
         assert mine.name == theirs.name
         np.testing.assert_array_equal(theirs.variable.numpy(), mine.variable.numpy())
 
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_is_the_textbook_formula_in_value_and_gradient(affine):
+    """`functional.batch_norm` (one fused op) normalises by the batch mean and biased variance,
+    scales and shifts when given gamma and beta, and its gradient is the formula's; a 16-bit
+    input comes back in its dtype."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(1.0, 3.0, (6, 4, 4, 5)).astype(np.float32))
+    gamma = tf.constant(rng.uniform(0.5, 1.5, 5).astype(np.float32)) if affine else None
+    beta = tf.constant(rng.normal(0, 1, 5).astype(np.float32)) if affine else None
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        got = F.batch_norm(x, gamma, beta)
+        mean, var = tf.nn.moments(x, [0, 1, 2])
+        want = (x - mean) / tf.sqrt(var + F.BN_EPSILON)
+        if affine:
+            want = want * gamma + beta
+        weights = tf.constant(rng.normal(0, 1, x.shape).astype(np.float32))
+        loss_got, loss_want = tf.reduce_sum(got ** 2 * weights), tf.reduce_sum(want ** 2 * weights)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(loss_got, x), tape.gradient(loss_want, x),
+                               atol=1e-4)
+    assert F.batch_norm(tf.cast(x, tf.bfloat16), gamma, beta).dtype == tf.bfloat16
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))

@@ -137,16 +137,26 @@ GRID = 4  # Positions per image side at which second moments are sampled (16 per
 IMAGES = 16  # Images of the batch they are sampled from (256 rows; enough for d <= 80).
 
 
-def _grid(x: tf.Tensor) -> tuple[tf.Tensor, int]:
-    """The images second moments are sampled from, and the grid's stride."""
-    return x[:IMAGES], max(1, int(x.shape[1]) // GRID)
+def _grid(x: tf.Tensor, step: int = 1) -> tf.Tensor:
+    """The first `IMAGES` images of `x`, every `step`-th position (one slice op, none when it
+    would keep everything: these run for every kernel of a supernet step, and graph building
+    is what its tracing time is made of)."""
+    if step == 1 and x.shape[0] is not None and x.shape[0] <= IMAGES:
+        return x
+    return x[:IMAGES, ::step, ::step, :] if step > 1 else x[:IMAGES]
+
+
+def _grid_step(x: tf.Tensor) -> int:
+    """The stride of the sampling grid on `x`'s positions."""
+    return max(1, int(x.shape[1]) // GRID)
 
 
 def _second_moment(rows: tf.Tensor, centered: bool) -> tf.Tensor:
     """`rows` `[n, ..., d]` -> `[..., d, d]`: mean outer product, of deviations if `centered`."""
     if centered:
         rows = rows - tf.reduce_mean(rows, axis=0, keepdims=True)
-    n = tf.cast(tf.shape(rows)[0], rows.dtype)
+    n = rows.shape[0]  # A Python number wherever the batch is static: no ops for it.
+    n = float(n) if n is not None else tf.cast(tf.shape(rows)[0], rows.dtype)
     return tf.einsum("n...i,n...j->...ij", rows, rows) / n
 
 
@@ -157,13 +167,12 @@ def moment_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
     Patches are taken on a grid of about `GRID x GRID` positions (every position of small
     images) of the first `IMAGES` images, in the kernel's `[k*k*C]` order.
     """
-    x, step = _grid(x)
-    step *= strides
+    step = _grid_step(x) * strides
     if kernel_size == 1:
-        patches = x[:, ::step, ::step, :]
+        patches = _grid(x, step)
     else:
         patches = tf.image.extract_patches(
-            x, sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
+            _grid(x), sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
             rates=[1, 1, 1, 1], padding="SAME")
     return _second_moment(tf.reshape(patches, [-1, patches.shape[-1]]), centered)
 
@@ -171,10 +180,9 @@ def moment_patches(x: tf.Tensor, kernel_size: int, strides: int = 1,
 def moment_depthwise_patches(x: tf.Tensor, kernel_size: int,
                              centered: bool = True) -> tf.Tensor:
     """Per-channel second moments `[C, k*k, k*k]` of a depthwise kernel's input patches."""
-    x, step = _grid(x)
-    channels = x.shape[-1]
+    step, channels = _grid_step(x), x.shape[-1]
     patches = tf.image.extract_patches(
-        x, sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
+        _grid(x), sizes=[1, kernel_size, kernel_size, 1], strides=[1, step, step, 1],
         rates=[1, 1, 1, 1], padding="SAME")
     rows = tf.reshape(patches, [-1, kernel_size * kernel_size, channels])
     return _second_moment(tf.transpose(rows, [0, 2, 1]), centered)
