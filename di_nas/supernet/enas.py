@@ -266,10 +266,7 @@ class EnasMicroSupernet(Supernet):
 
         shapes = [self._input_shape(n, inputs) for n in stat_names] if inputs.enabled else []
         sizes = [int(np.prod(shape)) for shape in shapes]
-        # Each separable op's statistics lie in one block of the packed vector.
-        block_sizes = {o: sum(size for n, size in zip(stat_names, sizes, strict=True)
-                              if n.startswith(f"{names[o]}-"))
-                       for o in SEP_OPS} if inputs.enabled else {}
+        size_of = dict(zip(stat_names, sizes, strict=True)) if inputs.enabled else {}
 
         def branch(o):
             if o in SEP_OPS:
@@ -282,12 +279,11 @@ class EnasMicroSupernet(Supernet):
             # cut off from the gradient: one extra output instead of eight keeps tracing fast.
             if not stats:
                 return out, tf.zeros([sum(sizes)])
-            flat = []
+            flat = []  # Each separable op's statistics are one block: one zeros per other op.
             for other in SEP_OPS:
-                if other == o:
-                    flat += [tf.reshape(stats[n], [-1]) for n in stat_names if n in stats]
-                else:
-                    flat.append(tf.zeros([block_sizes[other]]))
+                mine = [n for n in stat_names if n.startswith(f"{names[other]}-")]
+                flat += ([tf.reshape(stats[n], [-1]) for n in mine] if other == o
+                         else [tf.zeros([sum(size_of[n] for n in mine)])])
             return out, tf.stop_gradient(tf.concat(flat, axis=0))
 
         result = tf.switch_case(op, [functools.partial(branch, o) for o in range(len(OPS))])
