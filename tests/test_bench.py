@@ -23,7 +23,7 @@ TINY = bench.Sizes(net=TINY_NET, batch=4, archs=1, steps=2, trace_archs=3,
 
 POSITIVE = ("supernet_over_child", "di_over_plain", "supernet_step_ms", "child_step_ms",
             "di_step_ms", "plain_step_ms", "oracle_ms_per_trial_1k", "oracle_ms_per_trial_20k",
-            "oracle_20k_over_1k")
+            "oracle_20k_over_1k", "plain_trace_seconds", "di_trace_seconds")
 
 
 def test_run_bench_writes_every_figure(tmp_path, capsys):

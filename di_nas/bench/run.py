@@ -9,6 +9,8 @@
 - ``traces_for_50_archs``: how often the plain supernet step traced after that many different
   architectures (expected 1): the timed step itself, run on further architectures, which
   costs a few steps where a separate network would cost another trace of a minute or more;
+- ``plain_trace_seconds`` / ``di_trace_seconds``: each step's first call (tracing, graph
+  optimisation, one run), which a search pays once per process;
 - ``oracle_ms_per_trial_1k`` / ``_20k`` and their ratio (`di_nas.bench_oracle`; target 1.5);
 - ``xla_compile_seconds``, ``xla_step_over_default`` and ``xla_max_rel_error``: the DI step
   with its forward and backward pass XLA-compiled, against the default step on the same
@@ -115,10 +117,9 @@ def step_figures(sizes: Sizes, cfg) -> dict:
     timed, untimed = archs[:sizes.archs], archs[sizes.archs:]
     first = timed[0].to_tensor()
     log.info("network %s, batch %d: tracing the supernet steps", net, sizes.batch)
-    log.info("traced the plain step in %.1fs",
-             S.timed_call(functools.partial(plain_step, images, labels, first)))
-    log.info("traced the DI step in %.1fs",
-             S.timed_call(functools.partial(di_step, images, labels, first)))
+    first_call = {name: S.timed_call(functools.partial(step, images, labels, first))
+                  for name, step in (("plain", plain_step), ("di", di_step))}
+    log.info("traced the plain step in %.1fs, the DI step in %.1fs", *first_call.values())
     per_arch = []
     for i, arch in enumerate(timed):
         values = arch.to_tensor()
@@ -152,6 +153,7 @@ def step_figures(sizes: Sizes, cfg) -> dict:
         # The plain step is timed once, round robin with both the child and the DI step.
         "plain_step_ms": supernet_ms,
         "di_step_traces": int(di_step.experimental_get_tracing_count()),
+        "plain_trace_seconds": first_call["plain"], "di_trace_seconds": first_call["di"],
         # The spread over architectures: [min, max] of the per-architecture ratios.
         "supernet_over_child_range": [float(over_child.min()), float(over_child.max())],
         "di_over_plain_range": [float(over_plain.min()), float(over_plain.max())],
