@@ -39,9 +39,10 @@ def _space_cfg(name):
     return SpaceConfig(name=name, num_layers=1, filters=8, stem_multiplier=1, num_cells=1)
 
 
-def _trainer(net, statistic="covariance", jit_compile=False):
+def _trainer(net, statistic="covariance", jit_compile=False, static_shapes=None):
     return SharedWeightTrainer(net, OptimConfig(), DIConfig(enabled=True, inputs=statistic),
-                               total_steps=10, jit_compile=jit_compile)
+                               total_steps=10, jit_compile=jit_compile,
+                               static_shapes=static_shapes)
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -158,7 +159,9 @@ def test_xla_shared_step_matches_the_default_step(space, statistic):
     runs = {}
     for mode in ("default", "whole", "trainer"):
         net = build_supernet(space, 10, SHAPE, _space_cfg(space), seed=1)
-        trainer = _trainer(net, statistic, jit_compile=mode == "trainer")
+        # "whole" is what a TPU runs: every shape static (a TPUStrategy sets that itself).
+        trainer = _trainer(net, statistic, jit_compile=mode == "trainer",
+                           static_shapes=True if mode == "whole" else None)
         step = tf.function(trainer.train_step, jit_compile=mode == "whole")
         for arch in archs:
             step(x, y, arch)
