@@ -249,8 +249,9 @@ class EnasMicroSupernet(Supernet):
     def _slot(self, rec, inputs, op, h, plan, node, slot):
         """One op of a node: a switch over the candidate ops; returns its output."""
         names = {o: op_name(plan.index, node, slot, o) for o in SEP_OPS}
-        stat_names = [f"{names[o]}-s{s}-{part}-kernel" for o, sep in SEP_OPS.items()
-                      for s in range(sep.stacks) for part in ("dw", "pw")]
+        op_stats = {o: [f"{names[o]}-s{s}-{part}-kernel" for s in range(sep.stacks)
+                        for part in ("dw", "pw")] for o, sep in SEP_OPS.items()}
+        stat_names = [n for o in SEP_OPS for n in op_stats[o]]
 
         def sep_branch(o):
             k = SEP_OPS[o].kernel_size
@@ -280,8 +281,7 @@ class EnasMicroSupernet(Supernet):
             if not stats:
                 return out, tf.zeros([sum(sizes)])
             flat = []  # Each separable op's statistics are one block: one zeros per other op.
-            for other in SEP_OPS:
-                mine = [n for n in stat_names if n.startswith(f"{names[other]}-")]
+            for other, mine in op_stats.items():
                 flat += ([tf.reshape(stats[n], [-1]) for n in mine] if other == o
                          else [tf.zeros([sum(size_of[n] for n in mine)])])
             return out, tf.stop_gradient(tf.concat(flat, axis=0))
