@@ -29,9 +29,9 @@ _split_cpu()
 # The files that take minutes, longest first (measured on 2 idle cores). pytest-xdist hands out
 # whole files (`--dist loadfile`) in collection order; starting the long ones first keeps the
 # workers' finishing times close (alphabetical order left one worker ~80 s of work alone).
-LONGEST_FIRST = ("test_search.py", "test_supernet.py", "test_studies.py", "test_final.py",
-                 "test_di.py", "test_precision.py", "test_bench.py", "test_multiworker.py",
-                 "test_resume.py", "test_examples.py", "test_distribute.py", "test_export.py",
+LONGEST_FIRST = ("test_supernet.py", "test_studies.py", "test_search.py", "test_final.py",
+                 "test_precision.py", "test_resume.py", "test_multiworker.py", "test_di.py",
+                 "test_examples.py", "test_bench.py", "test_distribute.py", "test_export.py",
                  "test_di_update.py", "test_api.py")
 
 

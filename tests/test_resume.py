@@ -101,10 +101,11 @@ def _rounds(out):
 def test_search_killed_in_the_controller_phase_and_in_derive_resumes_exactly(tmp_path):
     """SIGKILL after a controller round that follows the last checkpoint (its trial must be
     rolled back, not duplicated), then SIGKILL during derive: the resumed search ends with
-    the uninterrupted run's candidates, trials and checkpointed tensors, bitwise."""
+    the uninterrupted run's candidates, trials and checkpointed tensors (supernet, momentum,
+    projectors and the REINFORCE controller), bitwise."""
     import resume_stress as stress
 
-    extra = ["--controller=random", "--epochs=2"]
+    extra = ["--epochs=2"]
     stress.run(str(tmp_path / "straight"), extra)
     expected = stress.outcome(str(tmp_path / "straight"))
     out = str(tmp_path / "killed")

@@ -22,6 +22,21 @@ def test_paired_interval_sees_a_shift_that_unpaired_noise_hides():
     assert hi < 0 and lo == pytest.approx(-0.5) and hi == pytest.approx(-0.5)
 
 
+def test_kendall_tau_matches_scipy_with_ties_and_is_nan_when_constant():
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 24):
+        x = rng.integers(0, 4, n).astype(float)  # many ties, as in a bootstrap resample
+        y = x + rng.integers(0, 3, n)
+        if np.ptp(x) and np.ptp(y):
+            assert stats.kendall_tau(x, y) == pytest.approx(scipy_stats.kendalltau(x, y)[0])
+    assert stats.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(stats.kendall_tau([1, 2, 3], [5, 5, 5]))
+    with pytest.raises(ValueError, match="one length"):
+        stats.kendall_tau([1, 2], [1, 2, 3])
+
+
 def test_seeded_and_checked():
     assert stats.bootstrap_ci([1, 2, 3], seed=5) == stats.bootstrap_ci([1, 2, 3], seed=5)
     with pytest.raises(ValueError):

@@ -85,7 +85,7 @@ def rank_correlation(x, y) -> dict[str, float]:
 
 def _mean_tau(shared, truth) -> float:
     """Mean over seeds (columns of `shared`, [archs, seeds]) of Kendall tau against `truth`."""
-    taus = [rank_correlation(shared[:, s], truth)["kendall_tau"] for s in range(shared.shape[1])]
+    taus = [stats.kendall_tau(shared[:, s], truth) for s in range(shared.shape[1])]
     return float(np.nanmean(taus)) if np.isfinite(taus).any() else float("nan")
 
 
@@ -101,8 +101,7 @@ def tau_summary(shared: dict, gt_runs, resamples: int = 1000) -> dict:
     truth = gt_runs.mean(axis=0)
     out = {"gt_self_tau": rank_correlation(gt_runs[0], gt_runs[1])["kendall_tau"],
            "gt_self_tau_ci95": stats.paired_statistic_ci(
-               lambda a, b: rank_correlation(a, b)["kendall_tau"], gt_runs[0], gt_runs[1],
-               resamples=resamples)}
+               stats.kendall_tau, gt_runs[0], gt_runs[1], resamples=resamples)}
     for method, acc in shared.items():
         acc = np.asarray(acc, np.float64)
         per_seed = [rank_correlation(acc[:, s], truth) for s in range(acc.shape[1])]

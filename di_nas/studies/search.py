@@ -93,14 +93,11 @@ def seed_agreement(first, second) -> dict:
     bootstrap interval over architectures, and the training noise of one accuracy
     (`seed_noise_std`, the std of the two seeds' difference over sqrt 2)."""
     from di_nas.studies import stats
-    from di_nas.studies.rank import rank_correlation
-
-    def tau(a, b):
-        return rank_correlation(a, b)["kendall_tau"]
 
     first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
-    return {"self_tau": tau(first, second),
-            "self_tau_ci95": stats.paired_statistic_ci(tau, first, second, resamples=1000),
+    return {"self_tau": stats.kendall_tau(first, second),
+            "self_tau_ci95": stats.paired_statistic_ci(stats.kendall_tau, first, second,
+                                                       resamples=1000),
             "seed_noise_std": float(np.std(first - second) / np.sqrt(2.0)),
             "accs_second_seed": second.tolist()}
 
