@@ -3,10 +3,8 @@ tests/test_resume.py)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 

@@ -227,7 +227,8 @@ def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch,
 
     monkeypatch.setattr(search_lib, "run_search", fake_search)
     cfg = config_lib.tiny(output_dir=str(tmp_path / "search")).replace(
-        space=NB201, study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2})
+        space=NB201, study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2,
+                            "jobs": 1})  # In this process: the fake search is seen.
     run_study(cfg)
     assert [(c.di.enabled, c.controller.name, c.seed) for c in calls[:3]] == [
         (True, "reinforce", 0), (False, "reinforce", 0), (True, "random", 0)]
@@ -251,7 +252,57 @@ def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch,
     assert "search random" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flag", ["--seeds=0", "--random_archs=0", "--child_steps=-1"])
+def _task(value, fail=False):
+    """A picklable task for `parallel.run_tasks`: prints, then returns or raises."""
+    print(f"task {value} in {os.getpid()}")
+    if fail:
+        raise ValueError(f"task {value} failed")
+    return value * value
+
+
+def test_parallel_tasks_keep_order_log_each_and_raise_failures(tmp_path):
+    from di_nas.config import DistributeConfig
+    from di_nas.studies import parallel
+
+    logs = [str(tmp_path / f"t{i}.log") for i in range(3)]
+    seen = []
+    out = parallel.run_tasks(_task, [(1,), (2,), (3,)], 2, logs,
+                             on_done=lambda i, r: seen.append((i, r)))
+    assert out == [1, 4, 9] and sorted(seen) == [(0, 1), (1, 4), (2, 9)]
+    for i, log in enumerate(logs):
+        text = open(log).read()
+        assert f"task {i + 1} in " in text and str(os.getpid()) not in text  # another process
+    with pytest.raises(ValueError, match="task 2 failed"):
+        parallel.run_tasks(_task, [(1,), (2, True)], 2, logs[:2])
+    assert parallel.run_tasks(_task, [(5,)], 1, [None]) == [25]  # here, in order
+    cpu = DistributeConfig()
+    assert parallel.default_jobs(cpu, cpu_count=2, gpus=0) == 2
+    assert parallel.default_jobs(cpu, cpu_count=64, gpus=0) == parallel.MAX_CPU_JOBS
+    assert parallel.default_jobs(cpu, cpu_count=8, gpus=1) == 1
+    assert parallel.default_jobs(DistributeConfig(strategy="mirrored"), cpu_count=8, gpus=0) == 1
+
+
+def test_search_study_children_train_in_worker_processes(tmp_path):
+    """Two children at once in worker processes give what the same children give here."""
+    from di_nas.data import load_source
+    from di_nas.search_space import get_space
+    from di_nas.studies import search
+
+    cfg = config_lib.tiny(output_dir=str(tmp_path)).replace(
+        space=NB201, study={"name": "search", "child_steps": 2})
+    source = load_source(cfg.data, seed=cfg.seed)
+    arch = get_space("nb201").sample(np.random.default_rng(0))
+    runs = [(tuple(arch.values), 0), (tuple(arch.values), 1)]
+    here = search._train_children(cfg, source, runs[:1], 1)
+    there = search._train_children(cfg, source, runs, 2)
+    assert there[0]["accuracy"] == pytest.approx(here[0]["accuracy"])
+    assert there[0]["params"] == here[0]["params"] > 0
+    assert 0.0 <= there[1]["accuracy"] <= 1.0
+    assert sorted(os.listdir(tmp_path / "runs")) == ["child_00.log", "child_01.log"]
+
+
+@pytest.mark.parametrize("flag", ["--seeds=0", "--random_archs=0", "--child_steps=-1",
+                                  "--study_jobs=-1"])
 def test_search_study_rejects_non_positive_counts(tmp_path, capsys, flag):
     from di_nas.cli import main
 
@@ -262,7 +313,8 @@ def test_search_study_rejects_non_positive_counts(tmp_path, capsys, flag):
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("di-nas-study: error: ")
-    assert flag.split("=")[0] in lines[0] and "positive" in lines[0]
+    assert flag.split("=")[0] in lines[0]
+    assert "positive" in lines[0] or ">= 0" in lines[0]  # --study_jobs=0 means automatic
     assert not out.exists()
 
 

@@ -68,7 +68,9 @@ CHILD_STEPS = {"rank": 300, "search": 50}
 @dataclass(frozen=True)
 class StudyConfig:
     """Performance-disturbance (``pd``), rank-correlation (``rank``) and search (``search``)
-    studies. ``child_steps=None`` means the study's own default (``CHILD_STEPS``)."""
+    studies. ``child_steps=None`` means the study's own default (``CHILD_STEPS``); ``jobs=0``
+    lets the search study choose how many of its tasks run at once
+    (``studies.parallel.default_jobs``)."""
 
     name: str = "pd"
     pairs: int = 20
@@ -81,6 +83,7 @@ class StudyConfig:
     protocol: str = "search"
     window: int = 20
     random_archs: int = 10
+    jobs: int = 0
 
     def __post_init__(self):
         choice("study", "name", self.name, STUDIES)
@@ -91,7 +94,7 @@ class StudyConfig:
                   random_archs=self.random_archs)
         if self.child_steps is not None:
             positive("study", child_steps=self.child_steps)
-        non_negative("study", warmup_steps=self.warmup_steps)
+        non_negative("study", warmup_steps=self.warmup_steps, jobs=self.jobs)
 
     def child_budget(self) -> int:
         """``child_steps``, or this study's default when it is None."""

@@ -20,7 +20,12 @@
    cannot rank random architectures cannot show a search beating them.
 5. Per method: mean and std of its found architectures' test accuracy, their mean percentile
    among the random ones (first seed), and the mean search time. Write `search.json`,
-   `search.png` and `search.md` (chief only, atomically).
+   `search.png` and `search.md` (chief only, atomically; `studies.search_report`).
+
+The searches, and then the children, run `study.jobs` at a time in worker processes
+(`studies.parallel`; 0 = one per CPU core up to 4 without GPUs, else one at a time here), each
+task's output in `<output_dir>/runs/*.log`. Every task is seeded on its own, so the results do
+not depend on how many run at once.
 
 `--quick` (a smoke run) shortens every search to one epoch of a few steps and every child to a
 few steps, with at most 2 seeds and 3 random architectures.
@@ -36,16 +41,13 @@ import time
 import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
-from di_nas.studies import standalone
+from di_nas.studies import parallel, search_report, standalone
+from di_nas.studies.search_report import METHODS
 from di_nas.training import progress
 
-METHODS = ("di", "plain", "random_ws")
 OVERRIDES = {"di": {"di": {"enabled": True}},
              "plain": {"di": {"enabled": False}},
              "random_ws": {"controller": {"name": "random"}}}
-DESCRIPTIONS = {"di": "REINFORCE controller, DI weight sharing",
-                "plain": "REINFORCE controller, plain weight sharing (--nodi)",
-                "random_ws": "random sampling (--controller=random) over the same supernet"}
 
 __all__ = ["run_search_study", "percentile", "summarise", "seed_agreement", "quick_config",
            "METHODS"]
@@ -118,9 +120,7 @@ def _run_one(cfg, method: str, seed: int) -> dict:
     """One search: `{values, readable, search_valid_accuracy, search_seconds}`."""
     from di_nas.training.search import run_search
 
-    run_cfg = cfg.replace(seed=seed, output_dir=os.path.join(cfg.output_dir, "runs",
-                                                             f"{method}_seed{seed}"),
-                          **OVERRIDES[method])
+    run_cfg = cfg.replace(seed=seed, output_dir=_run_dir(cfg, method, seed), **OVERRIDES[method])
     start = time.time()
     result = run_search(run_cfg)
     seconds = result.get("search_seconds", time.time() - start)
@@ -131,37 +131,72 @@ def _run_one(cfg, method: str, seed: int) -> dict:
             "final_reward_mean": result.get("final_reward_mean")}
 
 
-def _searches(cfg) -> dict:
+def _run_dir(cfg, method: str, seed: int) -> str:
+    return os.path.join(cfg.output_dir, "runs", f"{method}_seed{seed}")
+
+
+def _searches(cfg, jobs: int) -> dict:
+    tasks = [(cfg, method, cfg.seed + i) for i in range(cfg.study.seeds) for method in METHODS]
+    if jobs > 1:
+        progress.log(f"search study: {len(tasks)} searches, {jobs} at a time; each one's "
+                     f"output in {os.path.join(cfg.output_dir, 'runs', '<method>_seed<N>.log')}")
+    else:
+        progress.log(f"search study: {len(tasks)} searches, one at a time")
+    finished = []
+
+    def done(i, row):
+        finished.append(i)
+        progress.log(f"search study: {len(finished)}/{len(tasks)} searches done ({tasks[i][1]}, "
+                     f"seed {row['seed']}: best search-valid {row['search_valid_accuracy']:.4f},"
+                     f" {row['search_seconds']:.0f}s)")
+
+    logs = [f"{_run_dir(*task)}.log" for task in tasks]
+    os.makedirs(os.path.join(cfg.output_dir, "runs"), exist_ok=True)
+    rows = parallel.run_tasks(_run_one, tasks, jobs, logs, on_done=done)
     found = {m: [] for m in METHODS}
-    total = len(METHODS) * cfg.study.seeds
-    for i in range(cfg.study.seeds):
-        for method in METHODS:
-            done = i * len(METHODS) + METHODS.index(method)
-            progress.log(f"search study: search {done + 1}/{total} ({method}, seed "
-                         f"{cfg.seed + i})")
-            found[method].append(_run_one(cfg, method, cfg.seed + i))
+    for (_, method, _), row in zip(tasks, rows, strict=True):
+        found[method].append(row)
     return found
 
 
-def _train_children(cfg, source, archs: list, seed: int | None = None) -> dict:
-    """Test accuracy of each distinct architecture (values tuple -> child result), every child
-    from `seed` (default `cfg.seed`)."""
-    from di_nas import distribute
+_CHILD_CONTEXT: dict = {}  # Per process: the data source, its test set and the strategy.
 
-    distinct = list(dict.fromkeys(tuple(a.values) for a in archs))
-    by_values = {tuple(a.values): a for a in archs}
+
+def _child_context(cfg, source=None) -> dict:
+    key = repr((cfg.data, cfg.seed, cfg.distribute))
+    if _CHILD_CONTEXT.get("key") != key:
+        from di_nas import distribute
+        from di_nas.data import load_source
+
+        source = source if source is not None else load_source(cfg.data, seed=cfg.seed)
+        strategy = distribute.get_strategy(cfg.distribute)
+        with strategy.scope():
+            test = standalone.eval_dataset(cfg, source, "test")
+        _CHILD_CONTEXT.update(key=key, source=source, strategy=strategy, test=test)
+    return _CHILD_CONTEXT
+
+
+def _train_child(cfg, values: tuple, seed: int) -> dict:
+    """Test accuracy (and loss, params) of the child `values` trained from `seed`."""
+    from di_nas.search_space import get_space
+
+    ctx = _child_context(cfg)
+    arch = get_space(cfg.space.name).architecture(list(values))
+    with ctx["strategy"].scope():
+        return standalone.train_child(cfg, ctx["source"], arch, cfg.study.child_steps,
+                                      ctx["test"], split="train_full", seed=seed)
+
+
+def _train_children(cfg, source, runs: list[tuple], jobs: int) -> list[dict]:
+    """Trains each `(architecture values, seed)` of `runs` as a standalone child."""
+    _child_context(cfg, source)
     steps = cfg.study.child_steps
-    out = {}
-    strategy = distribute.get_strategy(cfg.distribute)
-    with strategy.scope():
-        test = standalone.eval_dataset(cfg, source, "test")
-        with tqdm(total=len(distinct) * steps, desc="search study children", unit="step",
-                  mininterval=2.0) as bar:
-            for values in distinct:
-                out[values] = standalone.train_child(cfg, source, by_values[values], steps,
-                                                     test, split="train_full", seed=seed,
-                                                     bar=bar)
-    return out
+    os.makedirs(os.path.join(cfg.output_dir, "runs"), exist_ok=True)
+    logs = [os.path.join(cfg.output_dir, "runs", f"child_{i:02d}.log") for i in range(len(runs))]
+    with tqdm(total=len(runs) * steps, desc="search study children", unit="step",
+              mininterval=2.0) as bar:
+        return parallel.run_tasks(_train_child, [(cfg, v, s) for v, s in runs], jobs, logs,
+                                  on_done=lambda i, _: bar.update(steps))
 
 
 def run_search_study(cfg, source) -> dict:
@@ -171,31 +206,35 @@ def run_search_study(cfg, source) -> dict:
 
     cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
     cfg = quick_config(cfg) if cfg.bench.quick else cfg
+    jobs = cfg.study.jobs or parallel.default_jobs(cfg.distribute)
     start = time.time()
     space = get_space(cfg.space.name)
-    found = _searches(cfg)
+    found = _searches(cfg, jobs)
     rng = np.random.default_rng([cfg.seed, 2])
     randoms = [space.sample(rng) for _ in range(cfg.study.random_archs)]
-    found_archs = [space.architecture(r["values"]) for rows in found.values() for r in rows]
-    progress.log(f"search study: training {len(found_archs) + len(randoms)} children for "
-                 f"{cfg.study.child_steps} steps each")
+    found_values = [tuple(r["values"]) for rows in found.values() for r in rows]
+    # Every distinct architecture from the first seed; the random ones again from a second
+    # (does the budget separate architectures?).
+    runs = list(dict.fromkeys([(v, cfg.seed) for v in found_values]
+                              + [(tuple(a.values), cfg.seed) for a in randoms]))
+    runs += [(tuple(a.values), cfg.seed + 1) for a in randoms]
+    progress.log(f"search study: {len(runs)} child trainings of {cfg.study.child_steps} steps "
+                 f"({len(randoms)} random architectures twice, from seeds {cfg.seed} and "
+                 f"{cfg.seed + 1})")
     t = time.time()
-    children = _train_children(cfg, source, found_archs + randoms)
+    children = dict(zip(runs, _train_children(cfg, source, runs, jobs), strict=True))
     child_seconds = time.time() - t
     for rows in found.values():
         for row in rows:
-            child = children[tuple(row["values"])]
+            child = children[(tuple(row["values"]), cfg.seed)]
             row.update(accuracy=child["accuracy"], test_loss=child["loss"],
                        params=child["params"])
-    progress.log(f"search study: training the {len(randoms)} random architectures again from "
-                 f"seed {cfg.seed + 1} (does the budget separate architectures?)")
-    t = time.time()
-    again = _train_children(cfg, source, randoms, seed=cfg.seed + 1)
-    child_seconds += time.time() - t
+    first_seed = {v: r for (v, s), r in children.items() if s == cfg.seed}
+    again = {v: r for (v, s), r in children.items() if s == cfg.seed + 1}
     random_rows = [{"values": list(a.values), "readable": str(a),
-                    "accuracy": children[tuple(a.values)]["accuracy"],
+                    "accuracy": first_seed[tuple(a.values)]["accuracy"],
                     "accuracy_second_seed": again[tuple(a.values)]["accuracy"],
-                    "params": children[tuple(a.values)]["params"]} for a in randoms]
+                    "params": first_seed[tuple(a.values)]["params"]} for a in randoms]
     first = [r["accuracy"] for r in random_rows]
     summary = summarise(found, first)
     summary["random_archs"].update(
@@ -210,76 +249,9 @@ def run_search_study(cfg, source) -> dict:
                   "batch_size": cfg.final.batch_size, "learning_rate": cfg.final.learning_rate,
                   "split": "train_full"},
         "found": found, "random": random_rows,
-        "child_seconds": child_seconds, "seconds": time.time() - start,
+        "child_seconds": child_seconds, "seconds": time.time() - start, "jobs": jobs,
     }
     if distribute.is_chief(distribute.get_strategy(cfg.distribute)):
-        write_outputs(result, cfg.output_dir)
-    print_headline(result, cfg.output_dir)
+        search_report.write_outputs(result, cfg.output_dir)
+    search_report.print_headline(result, cfg.output_dir)
     return result
-
-
-# Outputs ---------------------------------------------------------------------------------------
-
-def write_outputs(result: dict, output_dir: str) -> None:
-    """`search.json`, `search.png` and `search.md` under `output_dir`, each atomically."""
-    from di_nas.studies import plots
-
-    standalone.write_report(output_dir, "search", result, plots.plot_search, markdown(result))
-
-
-def markdown(result: dict) -> str:
-    """A short report: per-method accuracy, percentile and search time, and the protocol."""
-    r, child = result["random_archs"], result["child"]
-    lines = [
-        f"# Does the search beat random? ({result['dataset']})",
-        "",
-        f"{result['seeds']} seed(s) per method; each search ran {result['search']['epochs']} "
-        f"epochs of {result['search']['steps_per_epoch']} shared steps on {result['space']}. "
-        f"Every found and every one of {len(result['random'])} uniformly sampled "
-        f"architectures was trained standalone for {result['child_steps']} steps "
-        f"({child['num_layers']} cells x {child['filters']} filters, batch "
-        f"{child['batch_size']}, on search-train + search-valid, same initial seed) and scored "
-        f"on the {result['num_test']} test images, which no search step reads.",
-        "",
-        "| method | test acc mean +- std | percentile among random (mean) | search time |",
-        "|---|---|---|---|",
-    ]
-    for method in METHODS:
-        s = result[method]
-        lines.append(f"| {method}: {DESCRIPTIONS[method]} | {s['acc_mean']:.4f} +- "
-                     f"{s['acc_std']:.4f} | {s['percentile_mean']:.0f} | "
-                     f"{s['search_seconds_mean']:.0f}s |")
-    lo, hi = r["self_tau_ci95"]
-    lines += [f"| random architectures | {r['acc_mean']:.4f} +- {r['acc_std']:.4f} (median "
-              f"{r['acc_median']:.4f}, {r['acc_min']:.4f}-{r['acc_max']:.4f}) | 50 | - |",
-              "", f"Does the budget separate architectures? The random ones trained again from "
-              f"a second seed agree with the first at Kendall tau {r['self_tau']:.2f} "
-              f"[{lo:.2f}, {hi:.2f}] (95% bootstrap interval; 1 = the same ranking from any "
-              f"seed, 0 = differences no larger than training noise); one child's accuracy "
-              f"varies by {r['seed_noise_std']:.4f} (std) between seeds.",
-              "", "| method | seed | found architecture | search-valid acc | test acc |",
-              "|---|---|---|---|---|"]
-    for method in METHODS:
-        for row in result["found"][method]:
-            readable = row["readable"].replace("|", "\\|")
-            lines.append(f"| {method} | {row['seed']} | `{readable}` | "
-                         f"{row['search_valid_accuracy']:.4f} | {row['accuracy']:.4f} |")
-    lines += ["", "Search times are each run's own wall time (`search_seconds`), on a shared "
-              "machine unless the README says otherwise.",
-              "", f"Children: {result['child_seconds']:.0f}s; whole study "
-              f"{result['seconds']:.0f}s.", "", "![test accuracy per method](search.png)", ""]
-    return "\n".join(lines)
-
-
-def print_headline(result: dict, output_dir: str) -> None:
-    r = result["random_archs"]
-    for method in METHODS:
-        s = result[method]
-        print(f"search {method:9s}: test acc {s['acc_mean']:.4f} +- {s['acc_std']:.4f}, "
-              f"percentile {s['percentile_mean']:.0f} among random, search "
-              f"{s['search_seconds_mean']:.0f}s", flush=True)
-    print(f"search random   : test acc {r['acc_mean']:.4f} +- {r['acc_std']:.4f} (median "
-          f"{r['acc_median']:.4f}, seed-to-seed tau {r['self_tau']:.2f}); "
-          f"{result['child_steps']} child steps; "
-          f"{result['seconds']:.0f}s; wrote {os.path.join(output_dir, 'search.json')}",
-          flush=True)
