@@ -282,6 +282,50 @@ def test_parallel_tasks_keep_order_log_each_and_raise_failures(tmp_path):
     assert parallel.default_jobs(DistributeConfig(strategy="mirrored"), cpu_count=8, gpus=0) == 1
 
 
+def _sleeper(path):
+    """A task that says where it runs, then works for longer than any test waits."""
+    import time
+
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(300)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_the_study_process_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT, cli_env
+
+    pid_file = tmp_path / "worker.pid"
+    script = ("from tests.test_studies import _sleeper\n"
+              "from di_nas.studies.parallel import Tasks\n"
+              f"Tasks(_sleeper, [({str(pid_file)!r},)], 1, [{str(tmp_path / 'w.log')!r}])"
+              ".results()\n")
+    study = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=cli_env())
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    assert _alive(worker)
+    study.send_signal(signal.SIGKILL)
+    study.wait()
+    deadline = time.time() + 30
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker), "an orphan worker kept running after the study was killed"
+
+
 def test_search_study_children_train_in_worker_processes(tmp_path):
     """Two children at once in worker processes give what the same children give here."""
     from di_nas.data import load_source

@@ -141,9 +141,9 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
        "step and its second measurement."),
     _S("random_archs", "study", "random_archs",
        "search: uniformly sampled architectures the found ones are compared with."),
-    _S("study_jobs", "study", "jobs", "search: searches and child trainings run at once, each "
-       "in a process of its own (0: one per CPU core up to 4 on a machine without GPUs, else "
-       "1)."),
+    _S("study_jobs", "study", "jobs", "search, rank: tasks run at once, each in a process of its "
+       "own (search: searches, then children; rank: the children beside the supernets; 0: one "
+       "per CPU core up to 4 on a machine without GPUs, else 1)."),
     # distribution
     _S("strategy", "distribute", "strategy", "tf.distribute strategy.", config_lib.STRATEGIES),
     _S("tpu", "distribute", "tpu", "TPU name or address for --strategy=tpu."),

@@ -22,7 +22,7 @@ from concurrent import futures
 
 MAX_CPU_JOBS = 4  # More processes than this cost memory (a TensorFlow runtime each) for little.
 
-__all__ = ["default_jobs", "run_tasks", "MAX_CPU_JOBS"]
+__all__ = ["default_jobs", "Tasks", "run_tasks", "MAX_CPU_JOBS"]
 
 
 def default_jobs(distribute_cfg, cpu_count: int | None = None, gpus: int | None = None) -> int:
@@ -59,39 +59,77 @@ def _output_to(path: str):
             os.close(saved[1])
 
 
+def _watch_parent(parent: int, grace_seconds: float = 120.0) -> None:
+    """Worker initializer: when the study process dies (SIGKILL, a crash), stop this worker as
+    SIGTERM stops a job (a search checkpoints and stops), and exit after `grace_seconds` at the
+    latest, so that no orphan keeps training into the output directory."""
+    import signal
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def _logged(fn, args: tuple, log_path: str):
     with _output_to(log_path):
         return fn(*args)
 
 
-def run_tasks(fn, tasks: list[tuple], jobs: int, log_paths: list[str], on_done=None) -> list:
-    """`[fn(*task) for task in tasks]`, `jobs` at a time in worker processes.
+class Tasks:
+    """`fn(*task)` for each task, started now in `workers` worker processes and collected by
+    `results()`, so the caller can do other work meanwhile. Use it as a context manager: on
+    leaving, tasks not yet started are cancelled and the workers shut down.
 
-    `fn` must be a module-level function and its arguments picklable. With `jobs <= 1` the
-    tasks run here, in order, their output unredirected. Otherwise task `i`'s output goes to
-    `log_paths[i]` and `on_done(i, result)` is called here as each finishes. A failed task's
-    exception is raised here once the tasks already running have stopped; tasks not yet started
-    are cancelled.
+    `fn` must be a module-level function and its arguments picklable. With `workers=0` the
+    tasks run here, in order, when `results()` is called, their output unredirected. Otherwise
+    task `i`'s output goes to `log_paths[i]`.
     """
-    if jobs <= 1:
-        results = []
-        for i, task in enumerate(tasks):
-            results.append(fn(*task))
-            if on_done is not None:
-                on_done(i, results[-1])
-        return results
-    results = [None] * len(tasks)
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(min(jobs, len(tasks)) or 1, mp_context=context) as pool:
-        pending = {pool.submit(_logged, fn, task, log): i
-                   for i, (task, log) in enumerate(zip(tasks, log_paths, strict=True))}
-        try:
-            for done in futures.as_completed(pending):
-                i = pending[done]
-                results[i] = done.result()
+
+    def __init__(self, fn, tasks: list[tuple], workers: int, log_paths: list[str]):
+        self._fn, self._tasks, self._pool, self._futures = fn, list(tasks), None, []
+        if workers > 0 and self._tasks:
+            self._pool = futures.ProcessPoolExecutor(
+                min(workers, len(self._tasks)), mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent, initargs=(os.getpid(),))
+            self._futures = [self._pool.submit(_logged, fn, task, log)
+                             for task, log in zip(self._tasks, log_paths, strict=True)]
+
+    def results(self, on_done=None) -> list:
+        """Every task's result, in task order; `on_done(i, result)` as each finishes. A failed
+        task's exception is raised here."""
+        if self._pool is None:
+            out = []
+            for i, task in enumerate(self._tasks):
+                out.append(self._fn(*task))
                 if on_done is not None:
-                    on_done(i, results[i])
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return results
+                    on_done(i, out[-1])
+            return out
+        out = [None] * len(self._tasks)
+        index = {f: i for i, f in enumerate(self._futures)}
+        for done in futures.as_completed(self._futures):
+            i = index[done]
+            out[i] = done.result()
+            if on_done is not None:
+                on_done(i, out[i])
+        return out
+
+    def __enter__(self) -> Tasks:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_tasks(fn, tasks: list[tuple], jobs: int, log_paths: list[str], on_done=None) -> list:
+    """Every task's result, in task order: `jobs` at a time in worker processes, or here one
+    after the other when `jobs <= 1` (see `Tasks`)."""
+    with Tasks(fn, tasks, jobs if jobs > 1 else 0, log_paths) as running:
+        return running.results(on_done)

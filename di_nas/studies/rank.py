@@ -4,13 +4,14 @@
    ones, whose cell output does not depend on the input because every path to node 3 passes
    through `none`, are skipped: they are chance-level under any training and would only add
    agreeing ties; `sample_archs(..., skip_degenerate=False)` keeps them).
-2. Ground truth: train each as a standalone child network (`standalone.train_child`, final
-   training's loop) for `study.child_steps` steps on search-train with the search's optimiser
-   (`cfg.optim`: SGD with momentum, weight decay, global gradient clipping, cosine learning
-   rate over the budget), twice: from seeds `seed` and `seed + 1` (initial weights and batch
-   order; within a seed every arch gets the same batches). Accuracy on search-valid in
-   inference mode. `gt_self_tau`, the Kendall tau between the two seeds, is the ceiling any
-   shared-weight estimate can reach; the methods are ranked against the mean of the two.
+2. Ground truth (`studies.rank_truth`): train each as a standalone child network
+   (`standalone.train_child`, final training's loop) for `study.child_steps` steps on
+   search-train with the search's optimiser (`cfg.optim`: SGD with momentum, weight decay,
+   global gradient clipping, cosine learning rate over the budget), twice: from seeds `seed`
+   and `seed + 1` (initial weights and batch order; within a seed every arch gets the same
+   batches). Accuracy on search-valid in inference mode. `gt_self_tau`, the Kendall tau
+   between the two seeds, is the ceiling any shared-weight estimate can reach; the methods
+   are ranked against the mean of the two.
 3. For each of `study.seeds` supernet seeds (`seed`, `seed + 1`, ...): train a supernet of the
    same network for `study.supernet_steps` shared-weight steps, one uniformly sampled
    architecture per step (cosine learning rate over the budget), with plain weight sharing and
@@ -31,7 +32,9 @@ so that the children and the supernets train in minutes on a CPU. `--quick` (a s
 trains a few architectures for a few steps with 2 supernet seeds.
 
 DI's projectors are reset as `di.reset` says, in supernet steps (`epoch`: one pass over
-search-train). Must not read flags or import the CLI.
+search-train). With `study.jobs` above 1 (0 = `studies.parallel.default_jobs`: 2 on a 2-core
+machine without GPUs) the children of step 2 train in `jobs - 1` worker processes while the
+supernets of step 3 train in this one. Must not read flags or import the CLI.
 """
 
 from __future__ import annotations
@@ -41,13 +44,12 @@ import time
 import warnings
 
 import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm  # a widget in Jupyter, a text bar elsewhere
 
 from di_nas.search_space import get_space
 from di_nas.search_space.nb201 import is_degenerate
-from di_nas.studies import disturbance, standalone, stats
-from di_nas.studies.pd import valid_batches
+from di_nas.studies import disturbance, parallel, rank_truth, stats
+from di_nas.studies.rank_truth import GT_SEEDS
 from di_nas.supernet import build_supernet
 from di_nas.training import progress
 from di_nas.training.loops import SharedLoop
@@ -55,7 +57,6 @@ from di_nas.training.shared_step import SharedWeightTrainer
 
 SPACE = "nb201"
 STUDY_NUM_CELLS = 1  # Cells per stage when --space is not nb201.
-GT_SEEDS = 2  # Standalone trainings per architecture (ground truth and its self-agreement).
 METHODS = ("plain", "di")
 
 __all__ = ["run_rank_study", "rank_correlation", "sample_archs", "is_degenerate",
@@ -169,31 +170,6 @@ def quick_config(cfg):
 
 # Training --------------------------------------------------------------------------------------
 
-def _child_config(cfg, space_cfg):
-    """`cfg` whose `final` section trains a child with the search optimiser (`cfg.optim`)."""
-    o = cfg.optim
-    return cfg.replace(final={
-        "batch_size": cfg.data.batch_size, "learning_rate": o.learning_rate,
-        "learning_rate_min": o.learning_rate_min, "momentum": o.momentum,
-        "weight_decay": o.weight_decay, "grad_clip_norm": o.grad_clip_norm,
-        "label_smoothing": 0.0, "auxiliary_weight": 0.0, "drop_path": 0.0,
-        "num_layers": space_cfg.num_cells, "filters": space_cfg.filters})
-
-
-def ground_truth(cfg, source, archs, space_cfg, eval_ds) -> list[list[dict]]:
-    """`GT_SEEDS` standalone runs of every arch: [seed][arch] -> `train_child`'s result."""
-    ccfg = _child_config(cfg, space_cfg)
-    steps = cfg.study.child_steps
-    runs = []
-    with tqdm(total=GT_SEEDS * len(archs) * steps, desc="rank children", unit="step",
-              mininterval=2.0) as bar:
-        for g in range(GT_SEEDS):
-            runs.append([standalone.train_child(ccfg, source, arch, steps, eval_ds,
-                                                seed=cfg.seed + g, nesterov=cfg.optim.nesterov,
-                                                bar=bar) for arch in archs])
-    return runs
-
-
 def train_supernet(loop, cfg, source, space, steps: int, reset_every: int | None,
                    desc: str) -> float:
     """`steps` shared-weight steps of `loop` (a `SharedLoop`) on uniformly sampled
@@ -266,17 +242,24 @@ def run_rank_study(cfg, source) -> dict:
     every = reset_period(cfg.di, source.size("train"), cfg.data.batch_size)
     archs, skipped = sample_archs(get_space(SPACE), study.archs, np.random.default_rng(cfg.seed))
     strategy = distribute.get_strategy(cfg.distribute)
+    jobs = study.jobs or parallel.default_jobs(cfg.distribute)
     with strategy.scope():
-        eval_batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
-        labels = np.concatenate([b[1] for b in eval_batches])
-        eval_ds = tf.data.Dataset.from_tensor_slices(
-            (np.concatenate([b[0] for b in eval_batches]), labels)).batch(
-            cfg.data.eval_batch_size)
+        evaluation = rank_truth.evaluation(cfg, source, strategy)
+        eval_batches, labels = evaluation["batches"], evaluation["labels"]
         t = time.time()
-        gt = ground_truth(cfg, source, archs, space_cfg, eval_ds)
-        timings = {"children": time.time() - t}
-        progress.log(f"rank: ground truth trained ({timings['children']:.0f}s); supernets next")
-        shared = shared_accuracies(cfg, source, archs, space_cfg, eval_batches, every)
+        # With jobs > 1 the children train in jobs - 1 worker processes while the supernets
+        # train here; else one after the other, the children first.
+        with rank_truth.start(cfg, archs, space_cfg, max(jobs - 1, 0)) as children:
+            if jobs > 1:
+                progress.log(f"rank: {GT_SEEDS * len(archs)} children in {jobs - 1} worker "
+                             f"process(es) (logs in {cfg.output_dir}/runs/), the supernets here")
+                shared = shared_accuracies(cfg, source, archs, space_cfg, eval_batches, every)
+            gt = rank_truth.collect(children, archs, study.child_steps)
+            timings = {"children": time.time() - t}
+            if jobs <= 1:
+                progress.log(f"rank: ground truth trained ({timings['children']:.0f}s); "
+                             "supernets next")
+                shared = shared_accuracies(cfg, source, archs, space_cfg, eval_batches, every)
     gt_acc = np.array([[r["accuracy"] for r in run] for run in gt])
     summary = tau_summary({m: shared[m]["acc"] for m in METHODS}, gt_acc)
     for method in METHODS:
@@ -291,7 +274,7 @@ def run_rank_study(cfg, source) -> dict:
         "di_reset_steps": every, "skipped_degenerate": skipped,
         "eval_examples": int(len(labels)), "standalone_mean_acc": float(gt_acc.mean()),
         "per_arch": rank_report.per_arch_rows(archs, gt, gt_acc, shared, METHODS),
-        "timings": timings, "seconds": time.time() - start,
+        "timings": timings, "seconds": time.time() - start, "jobs": jobs,
     }
     if distribute.is_chief(strategy):
         rank_report.write_outputs(result, cfg.output_dir)
