@@ -4,8 +4,9 @@ examples.
 
 The trainings are independent tasks (`studies.parallel`): with more than one job they run in
 worker processes while the caller trains the supernets. Every task is seeded on its own and
-each worker rebuilds the same evaluation examples, so the results do not depend on where
-they ran. May import `data`, `distribute`, `search_space` and `studies`; never the CLI.
+each worker rebuilds the same evaluation examples, so a task gets the same initial weights,
+batches and examples wherever it runs. May import `data`, `distribute`, `search_space` and
+`studies`; never the CLI.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@
 
 The searches, and then the children, run `study.jobs` at a time in worker processes
 (`studies.parallel`; 0 = one per CPU core up to 4 without GPUs, else one at a time here), each
-task's output in `<output_dir>/runs/*.log`. Every task is seeded on its own, so the results do
-not depend on how many run at once.
+task's output in `<output_dir>/runs/*.log`. Every task is seeded on its own (initial weights,
+batches), wherever it runs; accuracies can still differ by a few test images between runs, as
+TensorFlow's CPU kernels are not bitwise deterministic without `--deterministic`.
 
 `--quick` (a smoke run) shortens every search to one epoch of a few steps and every child to a
 few steps, with at most 2 seeds and 3 random architectures.
