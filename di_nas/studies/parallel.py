@@ -22,7 +22,7 @@ from concurrent import futures
 
 MAX_CPU_JOBS = 4  # More processes than this cost memory (a TensorFlow runtime each) for little.
 
-__all__ = ["default_jobs", "Tasks", "run_tasks", "MAX_CPU_JOBS"]
+__all__ = ["default_jobs", "study_jobs", "Tasks", "run_tasks", "MAX_CPU_JOBS"]
 
 
 def default_jobs(distribute_cfg, cpu_count: int | None = None, gpus: int | None = None) -> int:
@@ -37,6 +37,11 @@ def default_jobs(distribute_cfg, cpu_count: int | None = None, gpus: int | None 
     if gpus:
         return 1
     return max(1, min(MAX_CPU_JOBS, cpu_count or os.cpu_count() or 1))
+
+
+def study_jobs(cfg) -> int:
+    """`cfg.study.jobs`, or `default_jobs` when it is 0."""
+    return cfg.study.jobs or default_jobs(cfg.distribute)
 
 
 @contextlib.contextmanager

@@ -242,14 +242,14 @@ def run_rank_study(cfg, source) -> dict:
     every = reset_period(cfg.di, source.size("train"), cfg.data.batch_size)
     archs, skipped = sample_archs(get_space(SPACE), study.archs, np.random.default_rng(cfg.seed))
     strategy = distribute.get_strategy(cfg.distribute)
-    jobs = study.jobs or parallel.default_jobs(cfg.distribute)
+    jobs = parallel.study_jobs(cfg)
     with strategy.scope():
         evaluation = rank_truth.evaluation(cfg, source, strategy)
         eval_batches, labels = evaluation["batches"], evaluation["labels"]
         t = time.time()
         # With jobs > 1 the children train in jobs - 1 worker processes while the supernets
         # train here; else one after the other, the children first.
-        with rank_truth.start(cfg, archs, space_cfg, max(jobs - 1, 0)) as children:
+        with rank_truth.start(cfg, archs, space_cfg, jobs - 1) as children:
             if jobs > 1:
                 progress.log(f"rank: {GT_SEEDS * len(archs)} children in {jobs - 1} worker "
                              f"process(es) (logs in {cfg.output_dir}/runs/), the supernets here")

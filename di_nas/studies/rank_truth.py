@@ -24,30 +24,19 @@ SPACE = "nb201"
 
 __all__ = ["GT_SEEDS", "evaluation", "start", "collect"]
 
-_CONTEXT: dict = {}  # Per process: the data source, evaluation examples and strategy.
-
-
 def evaluation(cfg, source=None, strategy=None) -> dict:
-    """`{source, strategy, batches, labels, dataset}`: the search-valid examples every
-    architecture is scored on, as a list of batches and as a `tf.data.Dataset`; built once per
-    process (`source` and `strategy` are loaded from `cfg` when not given)."""
-    key = repr((cfg.data, cfg.seed, cfg.distribute))
-    if _CONTEXT.get("key") != key:
-        from di_nas import distribute
-        from di_nas.data import load_source
-
-        source = source if source is not None else load_source(cfg.data, seed=cfg.seed)
-        strategy = strategy if strategy is not None else distribute.get_strategy(cfg.distribute)
-        with strategy.scope():
-            batches = valid_batches(cfg, source, strategy.num_replicas_in_sync)
+    """`standalone.process_context` with the search-valid examples every architecture is
+    scored on: `batches` (a list), `labels` and `dataset` (a `tf.data.Dataset`)."""
+    ctx = standalone.process_context(cfg, source, strategy)
+    if "batches" not in ctx:
+        with ctx["strategy"].scope():
+            batches = valid_batches(cfg, ctx["source"], ctx["strategy"].num_replicas_in_sync)
             images = np.concatenate([b[0] for b in batches])
             labels = np.concatenate([b[1] for b in batches])
             dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
                 cfg.data.eval_batch_size)
-        _CONTEXT.clear()
-        _CONTEXT.update(key=key, source=source, strategy=strategy, batches=batches,
-                        labels=labels, dataset=dataset)
-    return _CONTEXT
+        ctx.update(batches=batches, labels=labels, dataset=dataset)
+    return ctx
 
 
 def child_config(cfg, space_cfg):

@@ -160,21 +160,13 @@ def _searches(cfg, jobs: int) -> dict:
     return found
 
 
-_CHILD_CONTEXT: dict = {}  # Per process: the data source, its test set and the strategy.
-
-
 def _child_context(cfg, source=None) -> dict:
-    key = repr((cfg.data, cfg.seed, cfg.distribute))
-    if _CHILD_CONTEXT.get("key") != key:
-        from di_nas import distribute
-        from di_nas.data import load_source
-
-        source = source if source is not None else load_source(cfg.data, seed=cfg.seed)
-        strategy = distribute.get_strategy(cfg.distribute)
-        with strategy.scope():
-            test = standalone.eval_dataset(cfg, source, "test")
-        _CHILD_CONTEXT.update(key=key, source=source, strategy=strategy, test=test)
-    return _CHILD_CONTEXT
+    """`standalone.process_context` with the test set every child is scored on."""
+    ctx = standalone.process_context(cfg, source)
+    if "test" not in ctx:
+        with ctx["strategy"].scope():
+            ctx["test"] = standalone.eval_dataset(cfg, ctx["source"], "test")
+    return ctx
 
 
 def _train_child(cfg, values: tuple, seed: int) -> dict:
@@ -207,7 +199,7 @@ def run_search_study(cfg, source) -> dict:
 
     cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
     cfg = quick_config(cfg) if cfg.bench.quick else cfg
-    jobs = cfg.study.jobs or parallel.default_jobs(cfg.distribute)
+    jobs = parallel.study_jobs(cfg)
     start = time.time()
     space = get_space(cfg.space.name)
     found = _searches(cfg, jobs)

@@ -16,6 +16,24 @@ import tensorflow as tf
 
 STEPS_PER_CALL = 25  # Child steps per compiled call (one progress update).
 
+_CONTEXT: dict = {}  # Per process: what `process_context` returns.
+
+
+def process_context(cfg, source=None, strategy=None) -> dict:
+    """`{'source', 'strategy'}` for `cfg`'s data, seed and distribution, built once per process
+    (a study's worker processes load their own; the study process passes its own in).
+    Callers keep what they derive from them (evaluation sets) in the same dict."""
+    key = repr((cfg.data, cfg.seed, cfg.distribute))
+    if _CONTEXT.get("key") != key:
+        from di_nas import distribute
+        from di_nas.data import load_source
+
+        _CONTEXT.clear()
+        _CONTEXT.update(
+            key=key, source=source if source is not None else load_source(cfg.data, seed=cfg.seed),
+            strategy=strategy if strategy is not None else distribute.get_strategy(cfg.distribute))
+    return _CONTEXT
+
 
 def eval_dataset(cfg, source, split: str) -> tf.data.Dataset:
     """`split` batched for evaluation (no augmentation, fixed order)."""
