@@ -225,15 +225,33 @@ def test_search_study_runs_each_method_and_writes_outputs(tmp_path, monkeypatch,
         return {"best": {"values": list(arch.values), "readable": str(arch), "accuracy": 0.5},
                 "search_seconds": 1.5}
 
+    from di_nas.studies import search as study_lib
+
+    train_child = study_lib._train_child
+
+    def recorded_child(cfg, values, seed):
+        calls.append(("child", tuple(values), seed))
+        return train_child(cfg, values, seed)
+
     monkeypatch.setattr(search_lib, "run_search", fake_search)
+    monkeypatch.setattr(study_lib, "_train_child", recorded_child)
     cfg = config_lib.tiny(output_dir=str(tmp_path / "search")).replace(
-        space=NB201, study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2,
-                            "jobs": 1})  # In this process: the fake search is seen.
+        space=NB201, bench={"quick": False},
+        study={"name": "search", "seeds": 2, "random_archs": 3, "child_steps": 2, "jobs": 1,
+               "search_epochs": 2})  # In this process: the fake search is seen.
     run_study(cfg)
-    assert [(c.di.enabled, c.controller.name, c.seed) for c in calls[:3]] == [
-        (True, "reinforce", 0), (False, "reinforce", 0), (True, "random", 0)]
-    assert [c.seed for c in calls[3:]] == [1, 1, 1]
+    children = [c for c in calls if isinstance(c, tuple)]
+    calls = [c for c in calls if not isinstance(c, tuple)]
+    # The random architectures from both seeds queue right behind the searches (to fill idle
+    # workers), then the found architectures not among them, from the first seed.
+    assert [seed for _, _, seed in children[:6]] == [0, 0, 0, 1, 1, 1]
+    assert all(seed == 0 for _, _, seed in children[6:]) and len(set(children)) == len(children)
+    # Longest first: both DI searches, then random sampling's, then plain's; each a short one.
+    assert [(c.di.enabled, c.controller.name, c.seed) for c in calls] == [
+        (True, "reinforce", 0), (True, "reinforce", 1), (True, "random", 0),
+        (True, "random", 1), (False, "reinforce", 0), (False, "reinforce", 1)]
     assert len({c.output_dir for c in calls}) == 6
+    assert {c.search.epochs for c in calls} == {2}
     with open(os.path.join(cfg.output_dir, "search.json")) as f:
         written = json.load(f)
     for method in ("di", "plain", "random_ws"):
@@ -337,8 +355,12 @@ def test_search_study_children_train_in_worker_processes(tmp_path):
     source = load_source(cfg.data, seed=cfg.seed)
     arch = get_space("nb201").sample(np.random.default_rng(0))
     runs = [(tuple(arch.values), 0), (tuple(arch.values), 1)]
-    here = search._train_children(cfg, source, runs[:1], 1)
-    there = search._train_children(cfg, source, runs, 2)
+    from tqdm import tqdm
+
+    search._child_context(cfg, source)
+    bar = tqdm(disable=True)
+    here = search._run_pooled(cfg, [], runs[:1], 1, bar)[1]
+    there = search._run_pooled(cfg, [], runs, 2, bar)[1]
     assert there[0]["accuracy"] == pytest.approx(here[0]["accuracy"])
     assert there[0]["params"] == here[0]["params"] > 0
     assert 0.0 <= there[1]["accuracy"] <= 1.0
@@ -346,7 +368,7 @@ def test_search_study_children_train_in_worker_processes(tmp_path):
 
 
 @pytest.mark.parametrize("flag", ["--seeds=0", "--random_archs=0", "--child_steps=-1",
-                                  "--study_jobs=-1"])
+                                  "--study_jobs=-1", "--search_epochs=0"])
 def test_search_study_rejects_non_positive_counts(tmp_path, capsys, flag):
     from di_nas.cli import main
 

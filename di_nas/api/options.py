@@ -141,8 +141,11 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
        "step and its second measurement."),
     _S("random_archs", "study", "random_archs",
        "search: uniformly sampled architectures the found ones are compared with."),
+    _S("search_epochs", "study", "search_epochs", "search: epochs of each search the study runs "
+       "(default 10: a short search; --epochs sets the search CLI's)."),
     _S("study_jobs", "study", "jobs", "search, rank: tasks run at once, each in a process of its "
-       "own (search: searches, then children; rank: the children beside the supernets; 0: one "
+       "own (search: searches, the random architectures' children queued behind them, then the "
+       "found ones'; rank: the children beside the supernets; 0: one "
        "per CPU core up to 4 on a machine without GPUs, else 1)."),
     # distribution
     _S("strategy", "distribute", "strategy", "tf.distribute strategy.", config_lib.STRATEGIES),

@@ -64,11 +64,17 @@ class ExportConfig:
 # children (final training's network), each chosen for its own study (README, Results).
 CHILD_STEPS = {"rank": 300, "search": 50}
 
+# Epochs of each search in the search study when ``search_epochs`` is not given: a short search
+# (the default search's 15 epochs cut to 10, the learning rate annealed over them), so that the
+# study's 9 searches and 29 children fit its time budget on a 2-core CPU (README, Results).
+SEARCH_STUDY_EPOCHS = 10
+
 
 @dataclass(frozen=True)
 class StudyConfig:
     """Performance-disturbance (``pd``), rank-correlation (``rank``) and search (``search``)
-    studies. ``child_steps=None`` means the study's own default (``CHILD_STEPS``); ``jobs=0``
+    studies. ``child_steps=None`` means the study's own default (``CHILD_STEPS``),
+    ``search_epochs=None`` the search study's (``SEARCH_STUDY_EPOCHS``); ``jobs=0``
     lets the search study choose how many of its tasks run at once
     (``studies.parallel.default_jobs``)."""
 
@@ -83,6 +89,7 @@ class StudyConfig:
     protocol: str = "search"
     window: int = 20
     random_archs: int = 10
+    search_epochs: int | None = None
     jobs: int = 0
 
     def __post_init__(self):
@@ -94,11 +101,17 @@ class StudyConfig:
                   random_archs=self.random_archs)
         if self.child_steps is not None:
             positive("study", child_steps=self.child_steps)
+        if self.search_epochs is not None:
+            positive("study", search_epochs=self.search_epochs)
         non_negative("study", warmup_steps=self.warmup_steps, jobs=self.jobs)
 
     def child_budget(self) -> int:
         """``child_steps``, or this study's default when it is None."""
         return self.child_steps if self.child_steps is not None else CHILD_STEPS[self.name]
+
+    def search_budget(self) -> int:
+        """``search_epochs``, or ``SEARCH_STUDY_EPOCHS`` when it is None."""
+        return self.search_epochs if self.search_epochs is not None else SEARCH_STUDY_EPOCHS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The search study: does the search find better architectures than uniform random sampling?
 
-1. For `study.seeds` seeds (`seed`, `seed + 1`, ...), run the search (`training.search.run_search`,
-   the function `di-nas-search` calls, with `cfg.search` as given) three ways over the same
+1. For `study.seeds` seeds (`seed`, `seed + 1`, ...), run a short search
+   (`training.search.run_search`, the function `di-nas-search` calls, with `cfg.search` as given
+   but `study.search_epochs` epochs, default 10 of the search's 15) three ways over the same
    supernet configuration: `di` (DI on, REINFORCE controller), `plain` (DI off) and `random_ws`
    (DI as `--di` says, keras_tuner's random oracle instead of the controller). Each run has its
    own directory under `<output_dir>/runs/`; a finished one is reported, not redone, so an
@@ -22,7 +23,9 @@
    among the random ones (first seed), and the mean search time. Write `search.json`,
    `search.png` and `search.md` (chief only, atomically; `studies.search_report`).
 
-The searches, and then the children, run `study.jobs` at a time in worker processes
+The searches (longest first: DI, random sampling, plain), with the random architectures'
+children queued behind them to fill the workers the last searches leave idle, and then the
+found architectures' children, run `study.jobs` at a time in worker processes
 (`studies.parallel`; 0 = one per CPU core up to 4 without GPUs, else one at a time here), each
 task's output in `<output_dir>/runs/*.log`. Every task is seeded on its own (initial weights,
 batches), wherever it runs; accuracies can still differ by a few test images between runs, as
@@ -136,30 +139,6 @@ def _run_dir(cfg, method: str, seed: int) -> str:
     return os.path.join(cfg.output_dir, "runs", f"{method}_seed{seed}")
 
 
-def _searches(cfg, jobs: int) -> dict:
-    tasks = [(cfg, method, cfg.seed + i) for i in range(cfg.study.seeds) for method in METHODS]
-    if jobs > 1:
-        progress.log(f"search study: {len(tasks)} searches, {jobs} at a time; each one's "
-                     f"output in {os.path.join(cfg.output_dir, 'runs', '<method>_seed<N>.log')}")
-    else:
-        progress.log(f"search study: {len(tasks)} searches, one at a time")
-    finished = []
-
-    def done(i, row):
-        finished.append(i)
-        progress.log(f"search study: {len(finished)}/{len(tasks)} searches done ({tasks[i][1]}, "
-                     f"seed {row['seed']}: best search-valid {row['search_valid_accuracy']:.4f},"
-                     f" {row['search_seconds']:.0f}s)")
-
-    logs = [f"{_run_dir(*task)}.log" for task in tasks]
-    os.makedirs(os.path.join(cfg.output_dir, "runs"), exist_ok=True)
-    rows = parallel.run_tasks(_run_one, tasks, jobs, logs, on_done=done)
-    found = {m: [] for m in METHODS}
-    for (_, method, _), row in zip(tasks, rows, strict=True):
-        found[method].append(row)
-    return found
-
-
 def _child_context(cfg, source=None) -> dict:
     """`standalone.process_context` with the test set every child is scored on."""
     ctx = standalone.process_context(cfg, source)
@@ -180,16 +159,77 @@ def _train_child(cfg, values: tuple, seed: int) -> dict:
                                       ctx["test"], split="train_full", seed=seed)
 
 
-def _train_children(cfg, source, runs: list[tuple], jobs: int) -> list[dict]:
-    """Trains each `(architecture values, seed)` of `runs` as a standalone child."""
-    _child_context(cfg, source)
-    steps = cfg.study.child_steps
+def _task(kind: str, *args):
+    """A pooled task of the study (a module-level function, so a worker can run it): a search
+    (`_run_one`) or a child training (`_train_child`)."""
+    return _run_one(*args) if kind == "search" else _train_child(*args)
+
+
+def _child_log(cfg, i: int) -> str:
+    return os.path.join(cfg.output_dir, "runs", f"child_{i:02d}.log")
+
+
+def _run_pooled(cfg, searches: list[tuple], children: list[tuple], jobs: int, bar,
+                first_log: int = 0) -> tuple[list, list]:
+    """Runs `searches` (`(method, seed)`, in order) and then `children` (`(values, seed)`) as
+    one queue, `jobs` at a time: the children fill the workers the last searches leave idle.
+    Returns the searches' rows and the children's results, each in order."""
+    tasks = ([("search", cfg, m, s) for m, s in searches]
+             + [("child", cfg, v, s) for v, s in children])
+    logs = ([f"{_run_dir(cfg, m, s)}.log" for m, s in searches]
+            + [_child_log(cfg, first_log + i) for i in range(len(children))])
+    n, finished = len(searches), []
+
+    def done(i, row):
+        if i >= n:
+            bar.update(cfg.study.child_steps)
+            return
+        finished.append(i)
+        progress.log(f"search study: {len(finished)}/{n} searches done ({searches[i][0]}, seed "
+                  f"{row['seed']}: best search-valid {row['search_valid_accuracy']:.4f}, "
+                  f"{row['search_seconds']:.0f}s)")
+
     os.makedirs(os.path.join(cfg.output_dir, "runs"), exist_ok=True)
-    logs = [os.path.join(cfg.output_dir, "runs", f"child_{i:02d}.log") for i in range(len(runs))]
-    with tqdm(total=len(runs) * steps, desc="search study children", unit="step",
+    with parallel.Tasks(_task, tasks, jobs if jobs > 1 else 0, logs) as running:
+        rows = running.results(done)
+    return rows[:n], rows[n:]
+
+
+# Longest first, so that the shortest searches end the queue: DI's step costs most, then random
+# sampling (rewards computed for every trial), then plain.
+SEARCH_ORDER = ("di", "random_ws", "plain")
+
+
+def _train_all(cfg, randoms: list, jobs: int) -> tuple[dict, dict, dict]:
+    """Every search, and every child: the random architectures from two seeds (queued behind
+    the searches), then the found architectures not already trained. Returns the per-method
+    search rows, the children's results by `(values, seed)` and the phases' seconds."""
+    searches = [(m, cfg.seed + i) for m in SEARCH_ORDER for i in range(cfg.study.seeds)]
+    random_runs = list(dict.fromkeys((tuple(a.values), cfg.seed + k)
+                                     for k in (0, 1) for a in randoms))
+    progress.log(f"search study: {len(searches)} searches of {cfg.search.epochs} epochs, then "
+                 f"the {len(randoms)} random architectures' children (from seeds {cfg.seed} and "
+                 f"{cfg.seed + 1}), {jobs} task(s) at a time; each task's output in "
+                 f"{os.path.join(cfg.output_dir, 'runs')}")
+    steps, start = cfg.study.child_steps, time.time()
+    with tqdm(total=len(random_runs) * steps, desc="search study children", unit="step",
               mininterval=2.0) as bar:
-        return parallel.run_tasks(_train_child, [(cfg, v, s) for v, s in runs], jobs, logs,
-                                  on_done=lambda i, _: bar.update(steps))
+        rows, trained = _run_pooled(cfg, searches, random_runs, jobs, bar)
+        children = dict(zip(random_runs, trained, strict=True))
+        pooled = time.time() - start
+        found_runs = list(dict.fromkeys((tuple(r["values"]), cfg.seed) for r in rows))
+        found_runs = [run for run in found_runs if run not in children]
+        bar.total += len(found_runs) * steps
+        bar.refresh()
+        _, trained = _run_pooled(cfg, [], found_runs, jobs, bar, first_log=len(random_runs))
+        children.update(zip(found_runs, trained, strict=True))
+    found = {m: [] for m in METHODS}
+    for (method, _), row in zip(searches, rows, strict=True):
+        child = children[(tuple(row["values"]), cfg.seed)]
+        found[method].append({**row, "accuracy": child["accuracy"], "test_loss": child["loss"],
+                              "params": child["params"]})
+    return found, children, {"pooled_seconds": pooled,
+                             "child_seconds": time.time() - start - pooled}
 
 
 def run_search_study(cfg, source) -> dict:
@@ -197,37 +237,22 @@ def run_search_study(cfg, source) -> dict:
     from di_nas import distribute
     from di_nas.search_space import get_space
 
-    cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()})
+    cfg = cfg.replace(study={"child_steps": cfg.study.child_budget()},
+                      search={"epochs": cfg.study.search_budget()})
     cfg = quick_config(cfg) if cfg.bench.quick else cfg
     jobs = parallel.study_jobs(cfg)
     start = time.time()
-    space = get_space(cfg.space.name)
-    found = _searches(cfg, jobs)
+    _child_context(cfg, source)
     rng = np.random.default_rng([cfg.seed, 2])
-    randoms = [space.sample(rng) for _ in range(cfg.study.random_archs)]
-    found_values = [tuple(r["values"]) for rows in found.values() for r in rows]
-    # Every distinct architecture from the first seed; the random ones again from a second
-    # (does the budget separate architectures?).
-    runs = list(dict.fromkeys([(v, cfg.seed) for v in found_values]
-                              + [(tuple(a.values), cfg.seed) for a in randoms]))
-    runs += [(tuple(a.values), cfg.seed + 1) for a in randoms]
-    progress.log(f"search study: {len(runs)} child trainings of {cfg.study.child_steps} steps "
-                 f"({len(randoms)} random architectures twice, from seeds {cfg.seed} and "
-                 f"{cfg.seed + 1})")
-    t = time.time()
-    children = dict(zip(runs, _train_children(cfg, source, runs, jobs), strict=True))
-    child_seconds = time.time() - t
-    for rows in found.values():
-        for row in rows:
-            child = children[(tuple(row["values"]), cfg.seed)]
-            row.update(accuracy=child["accuracy"], test_loss=child["loss"],
-                       params=child["params"])
-    first_seed = {v: r for (v, s), r in children.items() if s == cfg.seed}
-    again = {v: r for (v, s), r in children.items() if s == cfg.seed + 1}
-    random_rows = [{"values": list(a.values), "readable": str(a),
-                    "accuracy": first_seed[tuple(a.values)]["accuracy"],
-                    "accuracy_second_seed": again[tuple(a.values)]["accuracy"],
-                    "params": first_seed[tuple(a.values)]["params"]} for a in randoms]
+    randoms = [get_space(cfg.space.name).sample(rng) for _ in range(cfg.study.random_archs)]
+    found, children, seconds = _train_all(cfg, randoms, jobs)
+    random_rows = []
+    for a in randoms:
+        first, again = (children[(tuple(a.values), cfg.seed + k)] for k in (0, 1))
+        random_rows.append({"values": list(a.values), "readable": str(a),
+                            "accuracy": first["accuracy"],
+                            "accuracy_second_seed": again["accuracy"],
+                            "params": first["params"]})
     first = [r["accuracy"] for r in random_rows]
     summary = summarise(found, first)
     summary["random_archs"].update(
@@ -241,8 +266,8 @@ def run_search_study(cfg, source) -> dict:
         "child": {"num_layers": cfg.final.num_layers, "filters": cfg.final.filters,
                   "batch_size": cfg.final.batch_size, "learning_rate": cfg.final.learning_rate,
                   "split": "train_full"},
-        "found": found, "random": random_rows,
-        "child_seconds": child_seconds, "seconds": time.time() - start, "jobs": jobs,
+        "found": found, "random": random_rows, **seconds,
+        "seconds": time.time() - start, "jobs": jobs,
     }
     if distribute.is_chief(distribute.get_strategy(cfg.distribute)):
         search_report.write_outputs(result, cfg.output_dir)

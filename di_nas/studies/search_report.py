@@ -62,8 +62,10 @@ def markdown(result: dict) -> str:
                          f"{row['search_valid_accuracy']:.4f} | {row['accuracy']:.4f} |")
     lines += ["", f"Search times are each run's own wall time (`search_seconds`), "
               f"{result.get('jobs', 1)} search(es) or children at a time.",
-              "", f"Children: {result['child_seconds']:.0f}s; whole study "
-              f"{result['seconds']:.0f}s.", "", "![test accuracy per method](search.png)", ""]
+              "", f"Searches with the random architectures' children queued behind them: "
+              f"{result['pooled_seconds']:.0f}s; the found architectures' children: "
+              f"{result['child_seconds']:.0f}s; whole study {result['seconds']:.0f}s.", "",
+              "![test accuracy per method](search.png)", ""]
     return "\n".join(lines)
 
 
