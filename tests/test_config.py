@@ -76,6 +76,8 @@ def test_child_steps_default_is_each_studys_own():
     assert parse("--study=rank", "--child_steps=7").study.child_budget() == 7
     with pytest.raises(UserError, match="--child_steps"):
         parse("--child_steps=0")
+    assert parse("--study=search").study.search_budget() == config_lib.jobs.SEARCH_STUDY_EPOCHS
+    assert parse("--search_epochs=3").study.search_budget() == 3
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -87,6 +89,8 @@ def test_child_steps_default_is_each_studys_own():
     (["--di_reset=sometimes"], "--di_reset"),
     (["--di_reset=0"], "--di_reset"),
     (["--di_decay=2"], "--di_decay"),
+    (["--di_rescale=0.5"], "--di_rescale"),
+    (["--di_project=buffer", "--di_rescale=2"], "--di_rescale"),
     (["--drop_path=1.0"], "--drop_path"),
     (["--controller_baseline_decay=1"], "--controller_baseline_decay"),
     (["--seed=-3"], "--seed"),

@@ -356,3 +356,28 @@ def test_moment_update_where_solves_only_active_projectors():
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))
+
+
+def test_rescaled_step_keeps_direction_and_norm_up_to_max_gain():
+    """`rescale_rows`: each row points where the projected step does, with the unprojected
+    norm when that is within `max_gain` of the projected one, else `max_gain` times it."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 2))
+    p = proj.identity_like(tf.zeros([2, 4, 4]))  # one projector per row
+    p = tf.stack([proj.rls_update_many(p[i], tf.constant(x[:, : 1 + i].T, tf.float32), 1e-6)
+                  for i in range(2)])
+    step = tf.constant(rng.normal(size=(2, 4, 3)), tf.float32)
+    projected = tf.einsum("rij,rjk->rik", p, step)
+    out = optim.rescale_rows(projected, step, max_gain=100.0).numpy()
+    before = np.linalg.norm(step.numpy().reshape(2, -1), axis=1)
+    after = np.linalg.norm(projected.numpy().reshape(2, -1), axis=1)
+    np.testing.assert_allclose(np.linalg.norm(out.reshape(2, -1), axis=1), before, rtol=1e-5)
+    np.testing.assert_allclose(out / (before / after)[:, None, None], projected.numpy(),
+                               rtol=1e-4, atol=1e-6)
+    for r in range(2):  # Still orthogonal to each row's stored inputs.
+        assert np.abs(x[:, : 1 + r].T @ out[r]).max() < 1e-3
+    capped = optim.rescale_rows(projected, step, max_gain=1.1).numpy()
+    np.testing.assert_allclose(capped, projected.numpy() * np.minimum(before / after, 1.1)
+                               [:, None, None], rtol=1e-5)
+    zero = optim.rescale_rows(tf.zeros_like(step), step, max_gain=5.0)
+    assert not np.any(zero.numpy())

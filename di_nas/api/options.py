@@ -81,6 +81,8 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
     _S("di_project", "di", "project", "What P projects: the raw gradient only, the whole step "
        "(gradient, weight decay, momentum), or the gradient and the momentum buffer.",
        config_lib.DI_PROJECT),
+    _S("di_rescale", "di", "rescale", "--di_project=step: scale each weight row's projected "
+       "step back towards its unprojected norm, by at most this factor (1 = off)."),
     # controller
     _S("controller", "controller", "name", "Architecture sampler.", config_lib.CONTROLLERS),
     _S("controller_lstm_units", "controller", "lstm_units", "LSTM units of the policy."),

@@ -105,7 +105,9 @@ class DIConfig:
     ``project`` is what `P` is applied to: ``step`` (the whole update: gradient, weight decay
     and the Nesterov momentum direction, so it lies in `P`'s range), ``buffer`` (the gradient
     with weight decay, and the momentum buffer re-projected each step) or ``gradient`` (the raw
-    gradient only; momentum and weight decay then leak past `P`).
+    gradient only; momentum and weight decay then leak past `P`). ``rescale`` > 1 (``step``
+    only) scales each row's projected step back towards its unprojected norm, by at most that
+    factor (1 = off).
     """
 
     enabled: bool = True
@@ -117,11 +119,16 @@ class DIConfig:
     sub_batches: int = 1
     inputs: str = "covariance"
     project: str = "step"
+    rescale: float = 1.0
 
     def __post_init__(self):
         positive("di", beta=self.beta, max_dim=self.max_dim, sub_batches=self.sub_batches)
         choice("di", "inputs", self.inputs, DI_INPUTS)
         choice("di", "project", self.project, DI_PROJECT)
+        check(self.rescale >= 1.0, f"di.rescale must be at least 1 (1 = off), got "
+              f"{self.rescale!r}")
+        check(self.rescale == 1.0 or self.project == "step",
+              "di.rescale applies to di.project=step only: set --di_project=step")
         check(self.inputs == "mean" or self.sub_batches == 1,
                "di.sub_batches applies to di.inputs=mean only: set --di_sub_batches=1")
         check(0.0 <= self.decay <= 1.0, f"di.decay must be in [0, 1], got {self.decay!r}")

@@ -16,7 +16,7 @@ PROJECT_MODES = ("gradient", "step", "buffer")
 
 
 def momentum_update(w, g, buf, *, lr, momentum: float, nesterov: bool, weight_decay: float,
-                    project=None, mode: str = "gradient"):
+                    project=None, mode: str = "gradient", max_gain: float = 1.0):
     """One SGD step (PyTorch/ENAS convention): returns `(new_w, new_buf)`.
 
     With `project` (a function `G -> P @ G`), `mode` says what it is applied to:
@@ -26,6 +26,9 @@ def momentum_update(w, g, buf, *, lr, momentum: float, nesterov: bool, weight_de
     buffer keeps raw directions. ``buffer``: the gradient plus weight decay, and the buffer
     re-projected with the current `P` each step, so the buffer and the step both lie in `P`'s
     range. With a projector `P` (`P x = 0`), both of the latter keep `W^T x` exactly.
+    `max_gain > 1` (``step`` only) scales each row's projected step back towards the norm it
+    had before the projection, by at most that factor: the direction stays in `P`'s range,
+    the step keeps more of its length (`rescale_rows`).
     """
     if project is not None and mode == "gradient":
         g = project(g)
@@ -37,8 +40,19 @@ def momentum_update(w, g, buf, *, lr, momentum: float, nesterov: bool, weight_de
         buf = momentum * buf + d
     step = d + momentum * buf if nesterov else buf
     if project is not None and mode == "step":
-        step = project(step)
+        step = rescale_rows(project(step), step, max_gain) if max_gain > 1.0 else project(step)
     return w - lr * step, buf
+
+
+def rescale_rows(projected, original, max_gain: float):
+    """`projected` `[n, ...]`, each row scaled by `|original row| / |projected row|`, at most
+    `max_gain` (a row the projection zeroed stays zero)."""
+    axes = list(range(1, len(original.shape)))
+    before = tf.sqrt(tf.reduce_sum(tf.square(original), axis=axes))
+    after = tf.sqrt(tf.reduce_sum(tf.square(projected), axis=axes))
+    gain = tf.minimum(before / tf.maximum(after, 1e-12), max_gain)
+    gain = tf.where(after > 0.0, tf.maximum(gain, 1.0), 1.0)
+    return projected * tf.reshape(gain, [-1] + [1] * len(axes))
 
 
 def decay_momentum(buf, last_step, step, momentum: float):

@@ -63,6 +63,7 @@ class SharedWeightTrainer(tf.Module):
         # What DI projects (`masked_sgd.PROJECT_MODES`) and what a row's momentum does while
         # the row is off the path: `lazy` (kept as it was) or `decay` (by momentum per step).
         self.project_mode = getattr(di_cfg, "project", "gradient")
+        self.max_gain = getattr(di_cfg, "rescale", 1.0)
         self.offpath = getattr(optim_cfg, "offpath_momentum", "lazy")
         self.last_step = {b.name: tf.Variable(tf.zeros([b.rows], tf.int64), trainable=False,
                                               name=f"last_step_{b.name}")
@@ -188,7 +189,7 @@ class SharedWeightTrainer(tf.Module):
                                          self.step, cfg.momentum)
             w_new, m_new = optim.momentum_update(
                 w, g, m, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                weight_decay=cfg.weight_decay, mode=self.project_mode,
+                weight_decay=cfg.weight_decay, mode=self.project_mode, max_gain=self.max_gain,
                 project=(lambda t: unit.project(bank.name, t, rows=idx, p=p)) if protected
                 else None)
             var.scatter_nd_update(idx[:, None], optim.select_rows(active, w_new, w))
