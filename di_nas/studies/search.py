@@ -185,9 +185,9 @@ def _run_pooled(cfg, searches: list[tuple], children: list[tuple], jobs: int, ba
             bar.update(cfg.study.child_steps)
             return
         finished.append(i)
-        progress.log(f"search study: {len(finished)}/{n} searches done ({searches[i][0]}, seed "
-                  f"{row['seed']}: best search-valid {row['search_valid_accuracy']:.4f}, "
-                  f"{row['search_seconds']:.0f}s)")
+        progress.log(f"search study: {len(finished)}/{n} searches done ({searches[i][0]}, "
+                     f"seed {row['seed']}: best search-valid "
+                     f"{row['search_valid_accuracy']:.4f}, {row['search_seconds']:.0f}s)")
 
     os.makedirs(os.path.join(cfg.output_dir, "runs"), exist_ok=True)
     with parallel.Tasks(_task, tasks, jobs if jobs > 1 else 0, logs) as running:
