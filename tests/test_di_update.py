@@ -88,5 +88,31 @@ def test_gradient_only_projection_fails_the_same_test(setup):
     assert drift > 3 * TOLERANCE, drift
 
 
+@pytest.mark.parametrize("scope", ["all", "ops"])
+def test_scope_ops_leaves_fixed_kernels_unprotected(setup, scope):
+    """`scope=ops`: the stem and head (every architecture's) keep P = I, a searched kernel on
+    the path gets a P that protects; with `scope=all` the stem's and head's P protect too."""
+    net = setup.net
+    for var, value in zip(net.weights, setup.start, strict=True):
+        var.assign(value)
+    optim = OptimConfig(learning_rate=0.05, learning_rate_min=0.05)
+    trainer = SharedWeightTrainer(net, optim, DIConfig(scope=scope), total_steps=1000)
+    rng = np.random.default_rng(0)
+    arch = sharing(setup.space, rng)
+    for images, labels in setup.batches[:2]:
+        trainer.train_step(images, labels, arch.to_tensor())
+
+    def off_identity(site):
+        bank, position = net.sites[site]
+        if bank.name not in trainer.projectors:
+            return 0.0
+        p = trainer.projectors[bank.name].numpy()[bank.sites[position].base]
+        return float(np.abs(p - np.eye(p.shape[-1])).max())
+
+    assert off_identity("L0-e0-conv3x3-kernel") > 1e-3
+    for site in ("stem-kernel", "head-kernel"):
+        assert (off_identity(site) == 0.0) == (scope == "ops"), site
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))

@@ -20,6 +20,7 @@ from di_nas.config.checks import (  # noqa: F401  (re-exported: the choices flag
     CONTROLLERS,
     DI_INPUTS,
     DI_PROJECT,
+    DI_SCOPES,
     OFFPATH_MOMENTUM,
     PD_PROTOCOLS,
     PRECISIONS,

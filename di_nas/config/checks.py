@@ -13,6 +13,7 @@ SPACES = space_registry.names()  # The registered search spaces (importing them 
 CONTROLLERS = ("reinforce", "random", "bayesian")
 DI_INPUTS = ("mean", "covariance")
 DI_PROJECT = ("gradient", "step", "buffer")
+DI_SCOPES = ("all", "ops")
 OFFPATH_MOMENTUM = ("lazy", "decay")
 PD_PROTOCOLS = ("search", "pair")
 STUDIES = ("pd", "rank", "search")

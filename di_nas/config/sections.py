@@ -11,6 +11,7 @@ from di_nas.config.checks import (
     CONTROLLERS,
     DI_INPUTS,
     DI_PROJECT,
+    DI_SCOPES,
     OFFPATH_MOMENTUM,
     SPACES,
     check,
@@ -107,7 +108,9 @@ class DIConfig:
     with weight decay, and the momentum buffer re-projected each step) or ``gradient`` (the raw
     gradient only; momentum and weight decay then leak past `P`). ``rescale`` > 1 (``step``
     only) scales each row's projected step back towards its unprojected norm, by at most that
-    factor (1 = off).
+    factor (1 = off). ``scope`` is which kernels `P` protects: ``all`` on the path, or
+    ``ops`` (only the searched ops' kernels; the stem, the fixed 1x1 convolutions, the cell
+    combiners and the head, which every architecture uses in the same place, train freely).
     """
 
     enabled: bool = True
@@ -120,11 +123,13 @@ class DIConfig:
     inputs: str = "covariance"
     project: str = "step"
     rescale: float = 1.0
+    scope: str = "all"
 
     def __post_init__(self):
         positive("di", beta=self.beta, max_dim=self.max_dim, sub_batches=self.sub_batches)
         choice("di", "inputs", self.inputs, DI_INPUTS)
         choice("di", "project", self.project, DI_PROJECT)
+        choice("di", "scope", self.scope, DI_SCOPES)
         check(self.rescale >= 1.0, f"di.rescale must be at least 1 (1 = off), got "
               f"{self.rescale!r}")
         check(self.rescale == 1.0 or self.project == "step",

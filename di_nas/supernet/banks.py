@@ -60,6 +60,14 @@ class Bank:
     def projected(self) -> bool:
         return self.kind in (CONV, DEPTHWISE, DENSE)
 
+    def searched_rows(self) -> np.ndarray:
+        """`[rows]` bool: whether each row belongs to a searched op's site (one an architecture
+        uses only when it takes that op), not to a fixed one every architecture uses."""
+        out = np.zeros([self.rows], bool)
+        for s in self.sites:
+            out[s.base:s.base + s.num_choices] = s.op_pos >= 0
+        return out
+
     @property
     def d_in(self) -> int:
         if self.kind == CONV:

@@ -12,6 +12,7 @@ under any `tf.distribute` strategy.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from di_nas.di.projector import Kernel, Projector
@@ -68,10 +69,14 @@ class SharedWeightTrainer(tf.Module):
         self.last_step = {b.name: tf.Variable(tf.zeros([b.rows], tf.int64), trainable=False,
                                               name=f"last_step_{b.name}")
                           for b in supernet.banks} if self.offpath == "decay" else {}
-        kernels = {}
+        kernels, self.scoped_rows = {}, {}
         if self.di:
+            # `scope=ops`: rows of fixed sites record nothing, so their P stays the identity.
+            self.scoped_rows = {b.name: (b.searched_rows() if di_cfg.scope == "ops"
+                                         else np.ones([b.rows], bool))
+                                for b in supernet.banks if b.projected}
             kernels = {b.name: Kernel(b.kind, b.shape, b.rows) for b in supernet.banks
-                       if b.projected}
+                       if b.projected and self.scoped_rows[b.name].any()}
         self.projector = Projector(
             kernels, di_cfg.beta if self.di else 1.0, di_cfg.inputs if self.di else "mean",
             scale_beta=self.di and di_cfg.scale_beta, decay=di_cfg.decay if self.di else 0.0,
@@ -201,7 +206,8 @@ class SharedWeightTrainer(tf.Module):
                 last.scatter_update(tf.IndexedSlices(tf.where(
                     active, self.step, tf.gather(last, idx)), idx))
             if protected:
-                unit.update(bank.name, x, rows=idx, active=active, p=p)
+                scoped = tf.gather(self.scoped_rows[bank.name], idx)
+                unit.update(bank.name, x, rows=idx, active=tf.logical_and(active, scoped), p=p)
             return var
 
         return update
