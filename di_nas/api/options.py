@@ -83,8 +83,9 @@ FLAG_TABLE: tuple[FlagSpec, ...] = (
        config_lib.DI_PROJECT),
     _S("di_rescale", "di", "rescale", "--di_project=step: scale each weight row's projected "
        "step back towards its unprojected norm, by at most this factor (1 = off)."),
-    _S("di_scope", "di", "scope", "Kernels P protects: all on the path, or only the searched "
-       "ops' (stem, fixed 1x1 convs, combiners and head train freely).", config_lib.DI_SCOPES),
+    _S("di_scope", "di", "scope", "Kernels P protects: all on the path, only the searched "
+       "ops', or only the fixed ones (stem, fixed 1x1 convs, combiners, head).",
+       config_lib.DI_SCOPES),
     # controller
     _S("controller", "controller", "name", "Architecture sampler.", config_lib.CONTROLLERS),
     _S("controller_lstm_units", "controller", "lstm_units", "LSTM units of the policy."),

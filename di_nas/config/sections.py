@@ -108,9 +108,10 @@ class DIConfig:
     with weight decay, and the momentum buffer re-projected each step) or ``gradient`` (the raw
     gradient only; momentum and weight decay then leak past `P`). ``rescale`` > 1 (``step``
     only) scales each row's projected step back towards its unprojected norm, by at most that
-    factor (1 = off). ``scope`` is which kernels `P` protects: ``all`` on the path, or
-    ``ops`` (only the searched ops' kernels; the stem, the fixed 1x1 convolutions, the cell
-    combiners and the head, which every architecture uses in the same place, train freely).
+    factor (1 = off). ``scope`` is which kernels `P` protects: ``all`` on the path, ``ops``
+    (only the searched ops' kernels) or ``fixed`` (only the kernels every architecture uses in
+    the same place: the stem, the fixed 1x1 convolutions, the cell combiners and the head);
+    the others train as plain weight sharing does.
     """
 
     enabled: bool = True

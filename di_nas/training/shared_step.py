@@ -21,6 +21,12 @@ from di_nas.training import masked_sgd as optim
 from di_nas.training import precision
 
 
+def _scoped_rows(bank, scope: str) -> np.ndarray:
+    """`[rows]` bool: the rows of `bank` that DI's `scope` protects."""
+    searched = bank.searched_rows()
+    return {"all": np.ones_like(searched), "ops": searched, "fixed": ~searched}[scope]
+
+
 class SharedWeightTrainer(tf.Module):
     """Momentum and projector state for a supernet's banks, and its step functions.
 
@@ -71,10 +77,9 @@ class SharedWeightTrainer(tf.Module):
                           for b in supernet.banks} if self.offpath == "decay" else {}
         kernels, self.scoped_rows = {}, {}
         if self.di:
-            # `scope=ops`: rows of fixed sites record nothing, so their P stays the identity.
-            self.scoped_rows = {b.name: (b.searched_rows() if di_cfg.scope == "ops"
-                                         else np.ones([b.rows], bool))
-                                for b in supernet.banks if b.projected}
+            # Rows out of `scope` record nothing, so their P stays the identity.
+            self.scoped_rows = {b.name: _scoped_rows(b, di_cfg.scope) for b in supernet.banks
+                                if b.projected}
             kernels = {b.name: Kernel(b.kind, b.shape, b.rows) for b in supernet.banks
                        if b.projected and self.scoped_rows[b.name].any()}
         self.projector = Projector(
