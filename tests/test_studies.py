@@ -62,10 +62,34 @@ def test_pd_search_protocol_keys_and_interval_order(tmp_path, capsys):
         assert {"pd_acc_std", "pd_loss_mean", "b_gain_mean"} <= set(s)
         assert [p["seed"] for p in s["per_seed"]] == [cfg.seed, cfg.seed + 1]
         assert len(written["per_pair"][method]) == 4
+        parts = s["b_gain_shared_mean"] + s["b_gain_own_mean"]
+        assert parts == pytest.approx(s["b_gain_mean"], abs=1e-9)  # Plasticity, split in two.
     lo, hi = written["di_minus_plain_ci95"]
     diff = written["di"]["pd_acc_mean"] - written["plain"]["pd_acc_mean"]
     assert lo <= diff + 1e-9 and diff - 1e-9 <= hi
-    assert "paired 95% CI" in capsys.readouterr().out
+    ratio = written["plasticity_ratio"]
+    if np.isfinite(ratio):
+        lo, hi = written["plasticity_ratio_ci95"]
+        assert lo <= ratio + 1e-9 and ratio - 1e-9 <= hi
+    out = capsys.readouterr().out
+    assert "paired 95% CI" in out and "plasticity" in out
+
+
+def test_plasticity_ratio_interval_is_paired():
+    """DI's plasticity over plain's: the ratio of means, its interval around it, and nan
+    where plain does not improve."""
+    from di_nas.studies import pd_report
+
+    plain = [{"pd_acc": 0.0, "b_gain": g} for g in (0.02, 0.04, 0.06, 0.08)]
+    di = [{"pd_acc": 0.0, "b_gain": g / 2} for g in (0.02, 0.04, 0.06, 0.08)]
+    result = pd_report.add_intervals({m: {} for m in pd_report.METHODS},
+                                     {"plain": plain, "di": di, "plain_matched": plain})
+    assert result["plasticity_ratio"] == pytest.approx(0.5)
+    assert result["plasticity_ratio_ci95"] == pytest.approx([0.5, 0.5])  # Paired: exact.
+    flat = [{"pd_acc": 0.0, "b_gain": -0.01}] * 4
+    out = pd_report.add_intervals({m: {} for m in pd_report.METHODS},
+                                  {"plain": flat, "di": di, "plain_matched": flat})
+    assert np.isnan(out["plasticity_ratio"])
 
 
 def test_pd_pairs_share_ops():

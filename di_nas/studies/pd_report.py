@@ -18,13 +18,24 @@ METHODS = ("plain", "di", "plain_matched")
 
 
 def add_intervals(result: dict, rows: dict) -> dict:
-    """Adds `pd_acc_ci95` per method and `di_minus_plain_ci95` (paired) from per-point `rows`
-    (`{method: [row, ...]}`, the same points in the same order for every method)."""
+    """Adds `pd_acc_ci95` per method, `di_minus_plain_ci95` (paired) and DI's plasticity as a
+    fraction of plain's, `plasticity_ratio` with its paired `plasticity_ratio_ci95`, from
+    per-point `rows` (`{method: [row, ...]}`, the same points in the same order for every
+    method)."""
     drops = {m: [r["pd_acc"] for r in rows[m]] for m in METHODS}
     for method in METHODS:
         result[method]["pd_acc_ci95"] = stats.bootstrap_ci(drops[method])
     result["di_minus_plain_ci95"] = stats.paired_bootstrap_ci(drops["di"], drops["plain"])
+    gains = [np.array([r["b_gain"] for r in rows[m]], np.float64) for m in ("di", "plain")]
+    result["plasticity_ratio"] = _ratio(*gains)
+    result["plasticity_ratio_ci95"] = stats.paired_statistic_ci(_ratio, *gains)
     return result
+
+
+def _ratio(di_gains, plain_gains) -> float:
+    """DI's mean plasticity over plain's (nan when plain's is not positive)."""
+    denom = float(np.mean(plain_gains))
+    return float(np.mean(di_gains)) / denom if denom > 0 else float("nan")
 
 
 def finish(result: dict, output_dir: str, chief: bool = True) -> dict:
@@ -61,8 +72,18 @@ def _design(result: dict) -> str:
             "after B.")
 
 
-def _ci(values) -> str:
-    return f"[{values[0]:.4f}, {values[1]:.4f}]" if values else "-"
+def _ci(values, digits: int = 4) -> str:
+    return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]" if values else "-"
+
+
+def _plasticity_parts(result: dict) -> list[str]:
+    """The search protocol's split of plasticity: B's gain before its own step and what the
+    step adds, per method."""
+    if "b_gain_own_mean" not in result["plain"]:
+        return []
+    parts = ", ".join(f"{m} {result[m]['b_gain_shared_mean']:.4f} + "
+                      f"{result[m]['b_gain_own_mean']:.4f}" for m in METHODS)
+    return [f"Plasticity = B's gain before its own step + what its own step adds: {parts}."]
 
 
 def markdown(result: dict) -> str:
@@ -78,13 +99,14 @@ def markdown(result: dict) -> str:
                      f"| {s['b_gain_mean']:.4f} |")
     plain, di = result["plain"], result["di"]
     ratio = di["pd_acc_mean"] / plain["pd_acc_mean"] if plain["pd_acc_mean"] else float("nan")
-    keep = di["b_gain_mean"] / plain["b_gain_mean"] if plain["b_gain_mean"] else float("nan")
+    keep = result.get("plasticity_ratio", float("nan"))
     cfg = result["di_config"]
     lines += [
         "",
         f"DI's mean accuracy drop is {ratio:.2f}x plain's (DI - plain, paired 95% CI "
         f"{_ci(result.get('di_minus_plain_ci95'))}); DI keeps {keep:.2f} of plain's "
-        "plasticity.",
+        f"plasticity (paired 95% CI {_ci(result.get('plasticity_ratio_ci95'), 2)}).",
+        *_plasticity_parts(result),
         f"DI: inputs={cfg.get('inputs', 'mean')}, beta={cfg['beta']}, "
         f"project={cfg.get('project', 'gradient')}, reset={cfg.get('reset')}. "
         f"Protocol {result.get('protocol', 'pair')}, seed {result['seed']}, "
@@ -99,6 +121,10 @@ def print_headline(result: dict, output_dir: str) -> None:
               f"A acc drop {s['pd_acc_mean']:.4f} +- {s['pd_acc_std']:.4f} "
               f"(95% CI {_ci(s.get('pd_acc_ci95'))}), loss +{s['pd_loss_mean']:.4f}, "
               f"B gain {s['b_gain_mean']:.4f}", flush=True)
+    print(f"pd: di's plasticity {result.get('plasticity_ratio', float('nan')):.2f} of plain's "
+          f"(paired 95% CI {_ci(result.get('plasticity_ratio_ci95'), 2)})", flush=True)
+    for line in _plasticity_parts(result):
+        print(f"pd: {line}", flush=True)
     print(f"pd: di - plain drop, paired 95% CI {_ci(result.get('di_minus_plain_ci95'))}; "
           f"{result.get('protocol', 'pair')} protocol, {result['pairs']} points, "
           f"{result['seconds']:.0f}s; wrote {os.path.join(output_dir, 'pd.json')}", flush=True)

@@ -66,7 +66,9 @@ def run_sequence(loop, archs, batches, starts, window, eval_batches, reset_every
 
     Each row: A's accuracy and loss right after its step (`a_acc_before`, `a_loss_before`)
     and `window` steps later (`a_acc_after`, ...), `pd_acc`, `pd_loss`, and plasticity
-    `b_gain` of the architecture trained at `t + window`.
+    `b_gain` of the architecture B trained at `t + window`, in two parts: `b_gain_shared`
+    (B's gain up to just before its own step, from the other architectures' steps) and
+    `b_gain_own` (what its own step at `t + window` adds).
     """
     trainer = loop.trainer
     pending, rows = {}, []
@@ -74,6 +76,7 @@ def run_sequence(loop, archs, batches, starts, window, eval_batches, reset_every
     for t, arch in enumerate(archs):
         if reset_every and t % reset_every == 0:
             trainer.reset_projectors()
+        b_pre = _measure(loop, arch, eval_batches)["accuracy"] if t in pending else None
         disturbance.train_arch(loop, arch, batch_iter, 1)
         if t in pending:
             t0, a0, b0 = pending.pop(t)
@@ -83,7 +86,8 @@ def run_sequence(loop, archs, batches, starts, window, eval_batches, reset_every
                 "pd_acc": a0["accuracy"] - a1["accuracy"], "a_loss_before": a0["loss"],
                 "a_loss_after": a1["loss"], "pd_loss": a1["loss"] - a0["loss"],
                 "b_acc_before": b0["accuracy"], "b_acc_after": b1["accuracy"],
-                "b_gain": b1["accuracy"] - b0["accuracy"]})
+                "b_gain": b1["accuracy"] - b0["accuracy"],
+                "b_gain_shared": b_pre - b0["accuracy"], "b_gain_own": b1["accuracy"] - b_pre})
             if bar is not None:
                 bar.update(1)
         if t in starts:
@@ -146,7 +150,9 @@ def summarize(rows: dict, seeds: list[int]) -> dict:
     """Per method: `pd.summarize` of all points, `pd_acc_ci95` and per-seed means; and the
     paired `di_minus_plain_ci95`. `rows`: `{method: [[row, ...] per seed]}`."""
     flat = {m: [r for seed_rows in per_seed for r in seed_rows] for m, per_seed in rows.items()}
-    out = {m: {**pd.summarize(flat[m]), "per_seed": pd_report.per_seed_means(flat[m], seeds)}
+    out = {m: {**pd.summarize(flat[m]), "per_seed": pd_report.per_seed_means(flat[m], seeds),
+               **{f"{k}_mean": float(np.mean([r[k] for r in flat[m]]))
+                  for k in ("b_gain_shared", "b_gain_own")}}
            for m in flat}
     out["per_pair"] = flat
     return pd_report.add_intervals(out, flat)
