@@ -78,9 +78,12 @@ def run_sequence(loop, archs, batches, starts, window, eval_batches, reset_every
             trainer.reset_projectors()
         b_pre = _measure(loop, arch, eval_batches)["accuracy"] if t in pending else None
         disturbance.train_arch(loop, arch, batch_iter, 1)
+        # The architecture just trained, once per step: B of a point ending here is A of the
+        # point starting here.
+        post = _measure(loop, arch, eval_batches) if t in pending or t in starts else None
         if t in pending:
             t0, a0, b0 = pending.pop(t)
-            a1, b1 = _measure(loop, archs[t0], eval_batches), _measure(loop, arch, eval_batches)
+            a1, b1 = _measure(loop, archs[t0], eval_batches), post
             rows.append({
                 "t": t0, "a_acc_before": a0["accuracy"], "a_acc_after": a1["accuracy"],
                 "pd_acc": a0["accuracy"] - a1["accuracy"], "a_loss_before": a0["loss"],
@@ -91,8 +94,7 @@ def run_sequence(loop, archs, batches, starts, window, eval_batches, reset_every
             if bar is not None:
                 bar.update(1)
         if t in starts:
-            pending[t + window] = (t, _measure(loop, arch, eval_batches),
-                                   _measure(loop, archs[t + window], eval_batches))
+            pending[t + window] = (t, post, _measure(loop, archs[t + window], eval_batches))
     return rows
 
 
