@@ -98,17 +98,18 @@ def markdown(result: dict) -> str:
                      f"| {_ci(s.get('pd_acc_ci95'))} | {s['pd_loss_mean']:.4f} "
                      f"| {s['b_gain_mean']:.4f} |")
     plain, di = result["plain"], result["di"]
-    ratio = di["pd_acc_mean"] / plain["pd_acc_mean"] if plain["pd_acc_mean"] else float("nan")
     keep = result.get("plasticity_ratio", float("nan"))
     cfg = result["di_config"]
     lines += [
         "",
-        f"DI's mean accuracy drop is {ratio:.2f}x plain's (DI - plain, paired 95% CI "
+        f"DI's mean accuracy drop is {di['pd_acc_mean']:.4f}, plain's "
+        f"{plain['pd_acc_mean']:.4f} (DI - plain, paired 95% CI "
         f"{_ci(result.get('di_minus_plain_ci95'))}); DI keeps {keep:.2f} of plain's "
         f"plasticity (paired 95% CI {_ci(result.get('plasticity_ratio_ci95'), 2)}).",
         *_plasticity_parts(result),
         f"DI: inputs={cfg.get('inputs', 'mean')}, beta={cfg['beta']}, "
-        f"project={cfg.get('project', 'gradient')}, reset={cfg.get('reset')}. "
+        f"project={cfg.get('project', 'gradient')}, reset={cfg.get('reset')}, "
+        f"scope={cfg.get('scope', 'all')}. "
         f"Protocol {result.get('protocol', 'pair')}, seed {result['seed']}, "
         f"{result['seconds']:.0f}s.", "", "![PD](pd.png)", ""]
     return "\n".join(lines)
