@@ -77,11 +77,13 @@ class SharedWeightTrainer(tf.Module):
                           for b in supernet.banks} if self.offpath == "decay" else {}
         kernels, self.scoped_rows = {}, {}
         if self.di:
-            # Rows out of `scope` record nothing, so their P stays the identity.
-            self.scoped_rows = {b.name: _scoped_rows(b, di_cfg.scope) for b in supernet.banks
-                                if b.projected}
+            # Rows out of `scope` record nothing, so their P stays the identity. Only banks
+            # `scope` protects in part keep a mask; the step adds no op for the others.
+            masks = {b.name: _scoped_rows(b, di_cfg.scope) for b in supernet.banks
+                     if b.projected}
+            self.scoped_rows = {n: m for n, m in masks.items() if m.any() and not m.all()}
             kernels = {b.name: Kernel(b.kind, b.shape, b.rows) for b in supernet.banks
-                       if b.projected and self.scoped_rows[b.name].any()}
+                       if b.name in masks and masks[b.name].any()}
         self.projector = Projector(
             kernels, di_cfg.beta if self.di else 1.0, di_cfg.inputs if self.di else "mean",
             scale_beta=self.di and di_cfg.scale_beta, decay=di_cfg.decay if self.di else 0.0,
@@ -211,8 +213,10 @@ class SharedWeightTrainer(tf.Module):
                 last.scatter_update(tf.IndexedSlices(tf.where(
                     active, self.step, tf.gather(last, idx)), idx))
             if protected:
-                scoped = tf.gather(self.scoped_rows[bank.name], idx)
-                unit.update(bank.name, x, rows=idx, active=tf.logical_and(active, scoped), p=p)
+                scoped = self.scoped_rows.get(bank.name)
+                if scoped is not None:
+                    active = tf.logical_and(active, tf.gather(scoped, idx))
+                unit.update(bank.name, x, rows=idx, active=active, p=p)
             return var
 
         return update
